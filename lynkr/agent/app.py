@@ -1,0 +1,286 @@
+"""The terminal ASGI app: speaks the Anthropic Messages API and calls the chosen provider.
+
+Endpoints (PROTOCOL.md A.2, B.1, cases 42–43):
+
+    HEAD/GET /                      pre-flight (Claude Code sends HEAD {base} on start)
+    GET  /health                    liveness
+    GET  /ready                     config loaded and providers open
+    GET  /v1/models[/{id}]          the model ids from config
+    POST /v1/messages               streaming and not, relayed as it arrives
+    POST /v1/messages/count_tokens  the upstream's count, or a local estimate
+
+Any path may carry a prefix (Claude Code keeps one from ANTHROPIC_BASE_URL,
+A.2): `/proxy/azure/v1/messages` is served as `/v1/messages`.
+
+A client disconnect cancels the upstream call, streaming or not. A failure
+after the response started becomes an Anthropic `event: error` frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import orjson
+
+from lynkr.asgi import (
+    ClientDisconnected,
+    Receive,
+    api_path,
+    Scope,
+    Send,
+    get_context,
+    header,
+    parsed_body,
+    send_error,
+    send_json,
+    sse_error_frame,
+)
+from lynkr.errors import ClientError, LynkrError, NotFound
+from lynkr.protocol import estimate_input_tokens
+from lynkr.providers.base import MessagesRequest, Provider, ProviderResponse
+
+__all__ = ["AgentApp", "ModelInfo"]
+
+_CREATED = datetime(2025, 1, 1, tzinfo=UTC).isoformat().replace("+00:00", "Z")
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    # An nginx in front would otherwise buffer the stream.
+    (b"x-accel-buffering", b"no"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    display_name: str | None = None
+
+
+class AgentApp:
+    """Serves the Anthropic API surface over the configured providers and pools."""
+
+    def __init__(
+        self,
+        *,
+        providers: Mapping[str, Provider],
+        pools: Mapping[str, Sequence[str]],
+        default_pool: str | None = None,
+        models: Sequence[ModelInfo] = (),
+        is_ready: Callable[[], bool] = lambda: True,
+    ) -> None:
+        if not pools:
+            raise ValueError("the agent needs at least one pool of providers")
+        for pool, members in pools.items():
+            unknown = [name for name in members if name not in providers]
+            if unknown or not members:
+                raise ValueError(f"pool '{pool}' names unknown or no providers: {unknown}")
+        if default_pool is None and len(pools) == 1:
+            default_pool = next(iter(pools))
+        if default_pool is not None and default_pool not in pools:
+            raise ValueError(f"default_pool '{default_pool}' is not one of the pools")
+        self.providers = providers
+        self.pools = pools
+        self.default_pool = default_pool
+        self.models = list(models) or [
+            ModelInfo(p.model) for p in providers.values() if p.model is not None
+        ]
+        self.is_ready = is_ready
+        self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
+            ("POST", "/v1/messages"): self.create_message,
+            ("POST", "/v1/messages/count_tokens"): self.count_tokens,
+            ("GET", "/v1/models"): self.list_models,
+            ("GET", "/health"): self.health,
+            ("GET", "/ready"): self.ready,
+            ("GET", "/"): self.root,
+            ("HEAD", "/"): self.root,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        handler = self._handler(scope["method"], scope["path"])
+        try:
+            await handler(scope, receive, send)
+        except ClientDisconnected:
+            return
+        except LynkrError as error:
+            await send_error(send, error, request_id=get_context(scope).request_id)
+
+    def _handler(
+        self, method: str, path: str
+    ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+        path = api_path(path.rstrip("/") or "/")
+        method = "GET" if method == "HEAD" and path != "/" else method
+        found = self._routes.get((method, path))
+        if found is not None:
+            return found
+        if method == "GET" and path.startswith("/v1/models/"):
+            return self.get_model
+        return self.not_found
+
+    # Messages -----------------------------------------------------------------
+
+    async def create_message(self, scope: Scope, receive: Receive, send: Send) -> None:
+        context = get_context(scope)
+        body = await parsed_body(scope, receive)
+        provider = self._provider_for(context.pool)
+        context.provider = provider.name
+        request = _messages_request(scope, body, context.raw_body, context.body_changed)
+
+        async def call() -> None:
+            async with provider.messages(request) as response:
+                await _relay_response(scope, send, response, provider.name)
+
+        await _cancel_on_disconnect(receive, call)
+
+    async def count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
+        context = get_context(scope)
+        body = await parsed_body(scope, receive)
+        provider = self._provider_for(context.pool)
+        context.provider = provider.name
+        request = _messages_request(scope, body, context.raw_body, context.body_changed)
+        count = await provider.count_tokens(request)
+        if count is None:
+            count = estimate_input_tokens(body)
+        await send_json(send, 200, orjson.dumps({"input_tokens": count}))
+
+    def _provider_for(self, pool: str | None) -> Provider:
+        name = pool or self.default_pool
+        if name is None:
+            raise ClientError(
+                "No pool was chosen for this request and lynkr.yaml sets no "
+                "routing.default_pool. Set one, or send the x-lynkr-pool header."
+            )
+        if name not in self.pools:
+            known = ", ".join(sorted(self.pools))
+            raise ClientError(f"Unknown pool '{name}'. Configured pools: {known}.")
+        return self.providers[self.pools[name][0]]
+
+    # Models -------------------------------------------------------------------
+
+    async def list_models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        data = [_model_object(model) for model in self.models]
+        payload = {
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+        await send_json(send, 200, orjson.dumps(payload))
+
+    async def get_model(self, scope: Scope, receive: Receive, send: Send) -> None:
+        wanted = api_path(scope["path"]).removeprefix("/v1/models/")
+        for model in self.models:
+            if model.id == wanted:
+                await send_json(send, 200, orjson.dumps(_model_object(model)))
+                return
+        raise NotFound(f"Model '{wanted}' is not configured. GET /v1/models lists the ids.")
+
+    # Probes -------------------------------------------------------------------
+
+    async def root(self, scope: Scope, receive: Receive, send: Send) -> None:
+        payload = orjson.dumps({"name": "lynkr", "api": "anthropic-messages"})
+        await send_json(send, 200, payload, head_only=scope["method"] == "HEAD")
+
+    async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, b'{"status":"ok"}')
+
+    async def ready(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.is_ready():
+            await send_json(send, 200, b'{"status":"ready"}')
+        else:
+            await send_json(send, 503, b'{"status":"starting"}')
+
+    async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotFound(
+            f"No endpoint {scope['method']} {scope['path']}. lynkr serves POST /v1/messages, "
+            "POST /v1/messages/count_tokens, GET /v1/models, GET /health and GET /ready."
+        )
+
+
+def _messages_request(
+    scope: Scope, body: dict[str, Any], raw: bytes | None, changed: bool
+) -> MessagesRequest:
+    betas = [value for key, value in scope["headers"] if key == b"anthropic-beta"]
+    return MessagesRequest(
+        body=body,
+        raw=None if changed else raw,
+        betas=[beta.decode("latin-1") for beta in betas],
+        anthropic_version=header(scope, b"anthropic-version"),
+    )
+
+
+def _model_object(model: ModelInfo) -> dict[str, Any]:
+    return {
+        "type": "model",
+        "id": model.id,
+        "display_name": model.display_name or model.id,
+        "created_at": _CREATED,
+    }
+
+
+async def _relay_response(
+    scope: Scope, send: Send, response: ProviderResponse, provider: str
+) -> None:
+    """Send the provider's answer as it arrives; after the start, errors become SSE frames."""
+    context = get_context(scope)
+    extra = [
+        *response.headers,
+        (b"x-lynkr-provider", provider.encode("latin-1")),
+    ]
+    if not any(name == b"request-id" for name, _ in extra):
+        extra.append((b"request-id", context.request_id.encode("latin-1")))
+    if not response.stream:
+        body = b"".join([chunk async for chunk in response.chunks])
+        await send_json(send, 200, body, headers=extra)
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *extra]})
+    try:
+        async for chunk in response.chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except LynkrError as error:
+        frame = sse_error_frame(error.error_type, error.message)
+        await send({"type": "http.response.body", "body": frame, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[None]]) -> None:
+    """Run `work`, cancelling it if the client disconnects first (so the upstream call stops)."""
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    group.cancel_scope.cancel()
+                    return
+
+        group.start_soon(watch)
+        try:
+            await work()
+        except Exception as exc:
+            # Raised after the group, so callers see the error itself, not an ExceptionGroup.
+            failure = exc
+        group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Answer lifespan events when the agent app is served alone (the stack owns them otherwise)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+

@@ -1,0 +1,230 @@
+"""ASGI plumbing shared by every layer: type aliases, the request context, body helpers.
+
+The request context (DESIGN.md §3) is one small object stored in the scope under
+``"lynkr"``. Middlewares talk to each other only through it: whoever needs the
+parsed body calls `parsed_body()`, which reads and parses the body once, caches
+both the raw bytes and the parsed object in the context, and hands later layers
+a `receive` that replays the bytes, so an inner app that is not lynkr's still
+sees an ordinary request.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from lynkr.errors import ClientError, LynkrError, RequestTooLarge, anthropic_error_body
+
+__all__ = [
+    "ASGIApp",
+    "DEFAULT_BODY_LIMIT",
+    "api_path",
+    "ClientDisconnected",
+    "Message",
+    "Receive",
+    "RequestContext",
+    "Scope",
+    "Send",
+    "current_body",
+    "get_context",
+    "header",
+    "parsed_body",
+    "read_body",
+    "replay_receive",
+    "send_error",
+    "send_json",
+    "sse_error_frame",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Anthropic's own limit for /v1/messages and count_tokens.
+DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
+
+_CONTEXT_KEY = "lynkr"
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What the layers of one request know about it; created on first use."""
+
+    request_id: str = field(default_factory=lambda: "req_lynkr_" + secrets.token_hex(12))
+    started: float = field(default_factory=time.perf_counter)
+    # The body exactly as the client sent it, and its parsed form (parsed once).
+    raw_body: bytes | None = None
+    body: dict[str, Any] | None = None
+    # Set by a layer that changed `body`: the next hop must serialise it again
+    # instead of forwarding `raw_body` untouched.
+    body_changed: bool = False
+    session_id: str | None = None
+    tool_count: int | None = None
+    estimated_input_tokens: int | None = None
+    # Routing's decision: the pool, and the rule that chose it (for x-lynkr-route).
+    pool: str | None = None
+    route_reason: str | None = None
+    provider: str | None = None
+    cache_key: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def api_path(path: str) -> str:
+    """The API path without a client-side prefix: `/proxy/azure/v1/messages` → `/v1/messages`.
+
+    Claude Code keeps any path prefix of ANTHROPIC_BASE_URL (PROTOCOL.md A.2).
+    """
+    index = path.find("/v1/")
+    return path[index:] if index > 0 else path
+
+
+def get_context(scope: Scope) -> RequestContext:
+    """The request's context, created and stored in the scope on first use."""
+    context = scope.get(_CONTEXT_KEY)
+    if context is None:
+        context = RequestContext()
+        scope[_CONTEXT_KEY] = context
+    return context  # type: ignore[no-any-return]
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """First value of a request header (name in lower case), decoded as latin-1."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
+
+
+async def read_body(scope: Scope, receive: Receive, *, limit: int = DEFAULT_BODY_LIMIT) -> bytes:
+    """The whole request body, read once and kept in the context.
+
+    Refuses a body over `limit` bytes as soon as it is known to be too large,
+    from `content-length` before reading anything, otherwise while counting.
+    """
+    context = get_context(scope)
+    if context.raw_body is not None:
+        return context.raw_body
+    declared = header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    context.raw_body = b"".join(chunks)
+    return context.raw_body
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
+def _too_large(limit: int) -> RequestTooLarge:
+    return RequestTooLarge(
+        f"Request body is larger than the limit of {limit} bytes. "
+        "Send a smaller request (shorten the conversation or attach fewer files)."
+    )
+
+
+async def parsed_body(
+    scope: Scope, receive: Receive, *, limit: int = DEFAULT_BODY_LIMIT
+) -> dict[str, Any]:
+    """The body parsed as a JSON object, parsed once per request and cached."""
+    context = get_context(scope)
+    if context.body is not None:
+        return context.body
+    raw = await read_body(scope, receive, limit=limit)
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ClientError(
+            f"Request body is not valid JSON ({exc}). Send a JSON object with "
+            "`content-type: application/json`."
+        ) from None
+    if not isinstance(parsed, dict):
+        raise ClientError(
+            f"Request body must be a JSON object, got {type(parsed).__name__}. "
+            'Send e.g. {"model": ..., "max_tokens": ..., "messages": [...]}.'
+        )
+    context.body = parsed
+    return parsed
+
+
+def replay_receive(scope: Scope, receive: Receive) -> Receive:
+    """A `receive` that first hands out the body already read, then defers to `receive`.
+
+    Later calls reach the server's own `receive`, so `http.disconnect` still
+    arrives to whoever listens for it.
+    """
+    context = get_context(scope)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed and context.raw_body is not None:
+            replayed = True
+            return {"type": "http.request", "body": current_body(context), "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def current_body(context: RequestContext) -> bytes:
+    """The bytes to pass on: the client's own unless a layer changed the parsed body."""
+    if context.body_changed and context.body is not None:
+        return orjson.dumps(context.body)
+    return context.raw_body or b""
+
+
+async def send_json(
+    send: Send,
+    status: int,
+    payload: bytes,
+    *,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    head_only: bool = False,
+) -> None:
+    """Send a whole JSON response (already serialised) in two messages."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if head_only else payload})
+
+
+async def send_error(send: Send, error: LynkrError, *, request_id: str | None = None) -> None:
+    """Send `error` as an Anthropic error response with its status and extra headers."""
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
+    if request_id:
+        extra.append((b"request-id", request_id.encode("latin-1")))
+    body = anthropic_error_body(error.error_type, error.message, request_id)
+    await send_json(send, error.status_code, body, headers=extra)
+
+
+def sse_error_frame(error_type: str, message: str) -> bytes:
+    """An Anthropic `event: error` frame, for failures after the stream started."""
+    data = orjson.dumps({"type": "error", "error": {"type": error_type, "message": message}})
+    return b"event: error\ndata: " + data + b"\n\n"

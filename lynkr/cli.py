@@ -1,0 +1,166 @@
+"""The `lynkr` command: `serve` and `validate`.
+
+This is the only module that configures logging and starts uvicorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from lynkr import __version__
+from lynkr.config import Config, load_config
+from lynkr.config.report import format_json, format_text
+from lynkr.errors import ConfigError, ConfigIssue
+from lynkr.middleware import load_middleware
+from lynkr.stack import build_app, served_app
+
+__all__ = ["main"]
+
+DEFAULT_CONFIG = "lynkr.yaml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args.config, host=args.host, port=args.port)
+    if args.command == "validate":
+        return validate(
+            args.files or [DEFAULT_CONFIG],
+            output=args.format,
+            allow_missing_env=args.allow_missing_env,
+        )
+    parser.print_help()
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lynkr", description="Run Claude Code against the model provider you choose."
+    )
+    parser.add_argument("--version", action="version", version=f"lynkr {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    serve_cmd = commands.add_parser("serve", help="serve the stack a config file describes")
+    serve_cmd.add_argument("--config", default=DEFAULT_CONFIG, help="config file (lynkr.yaml)")
+    serve_cmd.add_argument("--host", help="interface to bind (default: server.host)")
+    serve_cmd.add_argument("--port", type=int, help="port to bind (default: server.port)")
+    check = commands.add_parser("validate", help="check config files without serving")
+    check.add_argument("files", nargs="*", help="config files (default: lynkr.yaml)")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--allow-missing-env",
+        action="store_true",
+        help="do not report unset ${VARS} (for CI without secrets)",
+    )
+    return parser
+
+
+# validate ---------------------------------------------------------------------
+
+
+def validate(files: Sequence[str], *, output: str = "text", allow_missing_env: bool = False) -> int:
+    """Check each file fully (schema, references, middleware options); 0 ok, 1 invalid, 2 unreadable."""
+    status = 0
+    every_issue: list[ConfigIssue] = []
+    for file in files:
+        issues, unreadable = _check(file, allow_missing_env=allow_missing_env)
+        every_issue += issues
+        if output == "text":
+            print(format_text(issues, file))
+        status = max(status, 2 if unreadable else 1 if issues else 0)
+    if output == "json":
+        print(format_json(every_issue))
+    return status
+
+
+def _check(file: str, *, allow_missing_env: bool) -> tuple[list[ConfigIssue], bool]:
+    try:
+        config = load_config(file, allow_missing_env=allow_missing_env)
+        build_app(config)
+    except ConfigError as error:
+        return error.issues, error.unreadable
+    return [], False
+
+
+# serve ------------------------------------------------------------------------
+
+
+def serve(file: str, *, host: str | None = None, port: int | None = None) -> int:
+    """Load `file`, print what will be served, and run it under uvicorn until stopped."""
+    import uvicorn
+
+    try:
+        config = load_config(file)
+        app = build_app(config)
+    except ConfigError as error:
+        print(format_text(error.issues, file), file=sys.stderr)
+        return 2 if error.unreadable else 1
+    _configure_logging(config.server.log_level)
+    config.server.data_dir.mkdir(parents=True, exist_ok=True)
+    bind_host = host or config.server.host
+    bind_port = port or config.server.port
+    print(summary(config, bind_host, bind_port), flush=True)
+    uvicorn.run(
+        served_app(config, app),
+        host=bind_host,
+        port=bind_port,
+        lifespan="on",
+        log_level=config.server.log_level,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def summary(config: Config, host: str, port: int) -> str:
+    """One readable overview of what is served; secrets appear only as where they came from."""
+    lines = [f"lynkr {__version__} serving {config.file} on http://{host}:{port}"]
+    lines.append(f"  data dir    {config.server.data_dir}")
+    for name, provider in config.providers.items():
+        key = f"key from {provider.api_key.source}" if provider.api_key else "no key"
+        where = provider.base_url or "(default URL)"
+        model = provider.model or "(client's model)"
+        lines.append(f"  provider    {name}: {provider.type} {where} model={model} {key}")
+    for name, pool in config.pools.items():
+        fallback = f" (fallback: {', '.join(pool.fallback)})" if pool.fallback else ""
+        lines.append(f"  pool        {name}: {', '.join(pool.providers)}{fallback}")
+    if config.routing.get("default_pool"):
+        lines.append(f"  default     pool {config.routing['default_pool']}")
+    inactive: set[str] = set()
+    for route in config.routes:
+        chain = [spec.use for spec in route.middleware] + [route.app]
+        lines.append(f"  route       {route.path}  " + " → ".join(chain))
+        inactive |= {s.use for s in route.middleware if not _active(s.use)}
+    if inactive:
+        names = ", ".join(sorted(inactive))
+        lines.append(f"  not active  {names} (pass-through in this version)")
+    return "\n".join(lines)
+
+
+def _active(name: str) -> bool:
+    return bool(getattr(load_middleware(name), "active", True))
+
+
+def _configure_logging(level: str) -> None:
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""Config loading: lynkr.yaml → located YAML → ${ENV} → JSON Schema → defaults → dataclasses.
+
+`load_config` runs the whole pipeline and raises one `ConfigError` carrying
+every issue it found, each with file, line, column and path (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from lynkr.config.interpolate import interpolate
+from lynkr.config.model import (
+    Config,
+    MiddlewareSpec,
+    PoolConfig,
+    ProviderConfig,
+    RouteConfig,
+    Secret,
+    ServerConfig,
+    build_config,
+)
+from lynkr.config.source import Document, format_path, load_document
+from lynkr.config.validate import apply_defaults, validate
+from lynkr.errors import ConfigError, ConfigIssue
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ConfigIssue",
+    "MiddlewareSpec",
+    "PoolConfig",
+    "ProviderConfig",
+    "RouteConfig",
+    "Secret",
+    "ServerConfig",
+    "load_config",
+    "located_issue",
+    "schema",
+]
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of lynkr.yaml: packaged with the wheel, or from the source tree."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "_schema", here.parent / "schema"):
+        path = candidate / "lynkr.schema.json"
+        if path.is_file():
+            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return loaded
+    raise FileNotFoundError("lynkr.schema.json is missing from this installation")
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    allow_missing_env: bool = False,
+) -> Config:
+    """Load and check a config file; raise `ConfigError` listing every problem found.
+
+    With `allow_missing_env`, unset variables are not errors (for `lynkr
+    validate` in CI, where secrets are absent); their values become "".
+    """
+    document, issues = load_document(path)
+    env = os.environ if environ is None else environ
+    if allow_missing_env:
+        env = _PermissiveEnv(env)
+    document, env_issues, env_paths = interpolate(document, env)
+    issues += env_issues
+    issues += validate(document, schema())
+    if issues:
+        raise ConfigError(_sorted(issues))
+    data = apply_defaults(document.data, schema())
+    config, cross_issues = build_config(
+        data, file=document.file, env_paths=env_paths, locate=_locator(document)
+    )
+    if cross_issues:
+        raise ConfigError(_sorted(cross_issues))
+    return config
+
+
+def _locator(document: Document) -> Any:
+    def locate(path: tuple[str | int, ...], message: str) -> ConfigIssue:
+        line, column = document.locate(path)
+        return ConfigIssue(document.file, line, column, format_path(path), message)
+
+    return locate
+
+
+def located_issue(config: Config, path: tuple[str | int, ...], message: str) -> ConfigIssue:
+    """An issue for a config path, located by reading the file again (rare: build errors)."""
+    try:
+        document, _ = load_document(config.file)
+        line, column = document.locate(path)
+    except ConfigError:
+        line, column = 1, 1
+    return ConfigIssue(config.file, line, column, format_path(path), message)
+
+
+def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    return sorted(issues, key=lambda issue: (issue.line, issue.column))
+
+
+class _PermissiveEnv(Mapping[str, str]):
+    """An environment in which every variable is set (to "" when it is not)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def __getitem__(self, key: str) -> str:
+        return self._env.get(key, "")
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Any:
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        return len(self._env)

@@ -1,0 +1,294 @@
+"""The validated config as frozen dataclasses.
+
+`build_config` runs after schema validation and default filling, so it may
+trust shapes and types; it only checks what a JSON Schema cannot say: that
+names refer to things that exist, and that a provider type is implemented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lynkr.errors import ConfigIssue
+
+__all__ = [
+    "IMPLEMENTED_PROVIDER_TYPES",
+    "Config",
+    "MiddlewareSpec",
+    "ModelEntry",
+    "PoolConfig",
+    "ProviderConfig",
+    "RouteConfig",
+    "Secret",
+    "ServerConfig",
+    "build_config",
+]
+
+IMPLEMENTED_PROVIDER_TYPES = frozenset({"anthropic", "azure-anthropic", "databricks"})
+
+# Locates a config path for an issue: (path, key?) -> ConfigIssue with that message.
+Locator = Callable[[tuple[str | int, ...], str], ConfigIssue]
+
+
+class Secret:
+    """A credential: usable by code that needs it, shown as `***` everywhere else."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str | None = None) -> None:
+        self._value = value
+        # Where it came from, for summaries: e.g. "$ANTHROPIC_API_KEY".
+        self.source = source
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str
+    port: int
+    data_dir: Path
+    log_level: str
+    access_log: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """One upstream; `options` holds the type-specific keys as validated."""
+
+    name: str
+    type: str
+    base_url: str | None
+    api_key: Secret | None
+    model: str | None
+    timeout: Mapping[str, float | None]
+    headers: Mapping[str, str]
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    name: str
+    providers: tuple[str, ...]
+    fallback: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MiddlewareSpec:
+    """`use` plus the options given inline in the route (defaults already filled)."""
+
+    use: str
+    options: Mapping[str, Any]
+    path: tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    path: str
+    middleware: tuple[MiddlewareSpec, ...]
+    app: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    id: str
+    display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    file: str
+    server: ServerConfig
+    providers: Mapping[str, ProviderConfig]
+    pools: Mapping[str, PoolConfig]
+    routing: Mapping[str, Any]
+    models: tuple[ModelEntry, ...]
+    routes: tuple[RouteConfig, ...]
+    # The top-level sections a middleware may take its defaults from (e.g. `routing:`).
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+_COMMON_PROVIDER_KEYS = ("type", "base_url", "api_key", "model", "timeout", "headers")
+
+
+def build_config(
+    data: Mapping[str, Any],
+    *,
+    file: str,
+    env_paths: frozenset[tuple[str | int, ...]],
+    locate: Locator,
+) -> tuple[Config, list[ConfigIssue]]:
+    """Turn validated, default-filled data into a `Config`, plus cross-reference issues."""
+    issues: list[ConfigIssue] = []
+    base = Path(file).resolve().parent
+    server = data["server"]
+    data_dir = Path(server["data_dir"])
+    providers = {
+        name: _provider(name, raw, env_paths, locate, issues)
+        for name, raw in data["providers"].items()
+    }
+    pools = {name: _pool(name, raw, providers, locate, issues) for name, raw in data["pools"].items()}
+    routing = dict(data.get("routing", {}))
+    _check_routing(routing, pools, locate, issues)
+    config = Config(
+        file=file,
+        server=ServerConfig(
+            host=server["host"],
+            port=server["port"],
+            data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
+            log_level=server["log_level"],
+            access_log=server["access_log"],
+        ),
+        providers=providers,
+        pools=pools,
+        routing=routing,
+        models=tuple(ModelEntry(m["id"], m.get("display_name")) for m in data["models"]),
+        routes=tuple(_route(i, raw) for i, raw in enumerate(data["routes"])),
+        sections={"routing": routing},
+    )
+    return config, issues
+
+
+def _provider(
+    name: str,
+    raw: Mapping[str, Any],
+    env_paths: frozenset[tuple[str | int, ...]],
+    locate: Locator,
+    issues: list[ConfigIssue],
+) -> ProviderConfig:
+    kind = raw["type"]
+    if kind not in IMPLEMENTED_PROVIDER_TYPES:
+        issues.append(
+            locate(
+                ("providers", name, "type"),
+                f"provider type '{kind}' is not implemented yet in this version of lynkr; "
+                "implemented: " + ", ".join(sorted(IMPLEMENTED_PROVIDER_TYPES)) + ". "
+                "Servers with an Anthropic-compatible /v1/messages endpoint (Ollama, llama.cpp, "
+                "LiteLLM) work today with type: anthropic and their base_url",
+            )
+        )
+    if kind == "databricks" and raw.get("format") == "openai":
+        issues.append(
+            locate(
+                ("providers", name, "format"),
+                "databricks endpoints in OpenAI format are not implemented yet; "
+                "use format: anthropic with a Claude serving endpoint",
+            )
+        )
+    if kind == "databricks" and not (raw.get("endpoint") or raw.get("model")):
+        issues.append(
+            locate(
+                ("providers", name),
+                "missing required key 'endpoint' (the serving endpoint name, "
+                "e.g. databricks-claude-sonnet-4-5)",
+            )
+        )
+    if kind == "anthropic" and not raw.get("base_url") and not raw.get("api_key"):
+        issues.append(
+            locate(
+                ("providers", name),
+                "missing required key 'api_key' (api.anthropic.com needs one; "
+                "write api_key: ${ANTHROPIC_API_KEY})",
+            )
+        )
+    key = raw.get("api_key")
+    key_path = ("providers", name, "api_key")
+    secret = None
+    if key is not None:
+        secret = Secret(key, source="environment" if key_path in env_paths else "lynkr.yaml")
+    return ProviderConfig(
+        name=name,
+        type=kind,
+        base_url=raw.get("base_url"),
+        api_key=secret,
+        model=raw.get("model") or raw.get("endpoint") or raw.get("deployment"),
+        timeout=dict(raw.get("timeout", {})),
+        headers=dict(raw.get("headers", {})),
+        options={k: v for k, v in raw.items() if k not in _COMMON_PROVIDER_KEYS},
+    )
+
+
+def _pool(
+    name: str,
+    raw: Mapping[str, Any],
+    providers: Mapping[str, ProviderConfig],
+    locate: Locator,
+    issues: list[ConfigIssue],
+) -> PoolConfig:
+    for key in ("providers", "fallback"):
+        for index, member in enumerate(raw.get(key, [])):
+            if member not in providers:
+                issues.append(
+                    locate(
+                        ("pools", name, key, index),
+                        f"unknown provider '{member}'; defined providers: "
+                        + ", ".join(sorted(providers)),
+                    )
+                )
+    return PoolConfig(name, tuple(raw["providers"]), tuple(raw.get("fallback", [])))
+
+
+def _check_routing(
+    routing: Mapping[str, Any],
+    pools: Mapping[str, PoolConfig],
+    locate: Locator,
+    issues: list[ConfigIssue],
+) -> None:
+    known = ", ".join(sorted(pools))
+    default = routing.get("default_pool")
+    if default is not None and default not in pools:
+        issues.append(
+            locate(("routing", "default_pool"), f"unknown pool '{default}'; defined pools: {known}")
+        )
+    if default is None and len(pools) > 1:
+        issues.append(
+            locate(
+                ("routing",),
+                f"missing required key 'default_pool' (several pools are defined: {known})",
+            )
+        )
+    thresholds = routing.get("tool_thresholds")
+    if thresholds:
+        missing = [name for name in ("simple", "moderate", "complex") if name not in pools]
+        if missing:
+            issues.append(
+                locate(
+                    ("routing", "tool_thresholds"),
+                    "tool_thresholds route to pools 'simple', 'moderate' and 'complex'; "
+                    "not defined: " + ", ".join(f"'{m}'" for m in missing),
+                )
+            )
+        if thresholds["moderate"] < thresholds["simple"]:
+            issues.append(
+                locate(
+                    ("routing", "tool_thresholds", "moderate"),
+                    f"must be at least simple ({thresholds['simple']}), got {thresholds['moderate']}",
+                )
+            )
+
+
+def _route(index: int, raw: Mapping[str, Any]) -> RouteConfig:
+    specs = tuple(
+        MiddlewareSpec(
+            use=entry["use"],
+            options={k: v for k, v in entry.items() if k != "use"},
+            path=("routes", index, "middleware", position),
+        )
+        for position, entry in enumerate(raw.get("middleware", []))
+    )
+    return RouteConfig(path=raw["path"], middleware=specs, app=raw["app"])

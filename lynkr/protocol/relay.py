@@ -1,0 +1,104 @@
+"""Relay of an Anthropic-format SSE stream to the client (PROTOCOL.md B.9).
+
+B.9: "Forward the streaming SSE **unchanged**, apart from the `model` field in
+`message_start`." The relay holds bytes only until the first event is
+complete, rewrites `message.model` there, and from then on returns every
+chunk exactly as received. Along the way it notes, by scanning bytes, whether
+the stream finished (`message_stop`) or failed (`event: error`): A.9 shows a
+stream lacking the former, or carrying the latter, makes Claude Code retry
+without streaming, so the caller needs both facts.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from lynkr.protocol.sse import SSEDecoder, SSEEvent, encode_event
+
+__all__ = ["AnthropicStreamRelay"]
+
+# An `event:` line naming one of the two events the relay watches. A line can
+# only start after a real line break: inside JSON data a break is escaped as
+# `\n`, so a quoted "event: error" in model text never matches.
+_WATCHED = re.compile(rb"[\r\n]event: ?(message_stop|error)[\r\n]")
+# Longest match minus one: the bytes a match can have before a chunk boundary.
+_TAIL = len(b"\nevent: message_stop\n") - 1
+
+
+class AnthropicStreamRelay:
+    """Per-response state machine: `feed()` upstream chunks, send what it returns, then `finish()`.
+
+    After the first event each `feed()` costs one regex scan of the chunk
+    plus a few bytes of carry-over, with no JSON parsing and no copy.
+    """
+
+    __slots__ = ("_decoder", "_held", "_model", "_tail", "completed", "errored")
+
+    def __init__(self, model: str | None) -> None:
+        self._model = model
+        # Until the first event is out: its decoder and the bytes held back.
+        self._decoder: SSEDecoder | None = SSEDecoder() if model is not None else None
+        self._held = bytearray()
+        self._tail = b"\n"  # the stream starts at a line start
+        self.completed = False  # an `event: message_stop` line was seen
+        self.errored = False  # an `event: error` line was seen
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take one upstream chunk; return the bytes to send to the client now."""
+        self._scan(chunk)
+        if self._decoder is None:
+            return chunk
+        self._held += chunk
+        return self._release(self._decoder.feed(chunk))
+
+    def finish(self) -> bytes:
+        """End of the upstream stream: return whatever is still held back."""
+        if self._decoder is None:
+            return b""
+        return self._release(self._decoder.flush(), final=True)
+
+    def _release(self, events: list[SSEEvent], *, final: bool = False) -> bytes:
+        if not events and not final:
+            return b""
+        held, self._held, self._decoder = bytes(self._held), bytearray(), None
+        if not events:
+            return held
+        first = events[0]
+        return self._rewrite(first) + held[len(first.raw) :]
+
+    def _rewrite(self, event: SSEEvent) -> bytes:
+        """Return `event.raw` with `message.model` replaced, when it is a `message_start`."""
+        if event.event != "message_start":
+            return event.raw
+        try:
+            payload = orjson.loads(event.data)
+            message = payload["message"]
+            if message.get("model") == self._model:
+                return event.raw
+            message["model"] = self._model
+        except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
+            return event.raw  # not the shape B.1 promises: forward it as it came
+        data = orjson.dumps(payload)
+        # The data sits verbatim in `raw` unless it spanned several `data:` lines;
+        # then a re-framed event carries the same meaning.
+        at = event.raw.rfind(event.data)
+        if at < 0:
+            return encode_event("message_start", data)
+        return event.raw[:at] + data + event.raw[at + len(event.data) :]
+
+    def _scan(self, chunk: bytes) -> None:
+        if self.completed and self.errored:
+            return
+        for match in _WATCHED.finditer(self._tail + chunk[:_TAIL]):
+            self._note(match[1])
+        for match in _WATCHED.finditer(chunk):
+            self._note(match[1])
+        self._tail = (self._tail + chunk)[-_TAIL:] if len(chunk) < _TAIL else chunk[-_TAIL:]
+
+    def _note(self, name: bytes) -> None:
+        if name == b"message_stop":
+            self.completed = True
+        else:
+            self.errored = True

@@ -1,0 +1,56 @@
+"""What every provider adapter offers the agent app, in Anthropic terms.
+
+The agent only ever speaks Anthropic (DESIGN.md §4a): it hands an adapter a
+`MessagesRequest` and gets back a `ProviderResponse` whose chunks are already
+Anthropic SSE (streaming) or one Anthropic JSON message (non-streaming).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["MessagesRequest", "Provider", "ProviderResponse"]
+
+
+@dataclass(slots=True)
+class MessagesRequest:
+    """One call to /v1/messages, as the client made it."""
+
+    body: dict[str, Any]
+    # The client's bytes, forwarded untouched when no rewrite was needed.
+    raw: bytes | None = None
+    betas: Sequence[str] = ()
+    anthropic_version: str | None = None
+
+    @property
+    def stream(self) -> bool:
+        return self.body.get("stream") is True
+
+
+@dataclass(slots=True)
+class ProviderResponse:
+    """A successful upstream answer, ready to relay: status 200 and Anthropic-format chunks."""
+
+    stream: bool
+    chunks: AsyncIterator[bytes]
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+class Provider(Protocol):
+    name: str
+    model: str | None
+
+    async def open(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    def messages(self, request: MessagesRequest) -> AbstractAsyncContextManager[ProviderResponse]:
+        """Send the request; raise a `LynkrError` if the upstream refuses it before answering."""
+        ...
+
+    async def count_tokens(self, request: MessagesRequest) -> int | None:
+        """The upstream's own token count, or None when it has no such endpoint."""
+        ...

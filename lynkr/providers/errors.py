@@ -1,0 +1,100 @@
+"""Upstream error answers → lynkr's exceptions: the mapping, as a pure function.
+
+Upstream errors are never passed through raw (issue #2, DESIGN.md §6). The
+rules, by the upstream's status:
+
+- 401/403: 502 `api_error` saying the *provider* refused lynkr's credential,
+  so Claude Code does not tell its user to log in again;
+- 429: 429 `rate_limit_error`, `retry-after` kept;
+- 503/529: 529 `overloaded_error` (Claude Code retries these);
+- other 5xx: 502 `api_error`;
+- 404: 404 `not_found_error` naming provider and model;
+- 413: 413 `request_too_large`;
+- other 4xx: the same status as `invalid_request_error`, with the upstream's
+  message; context-window overflows are rewritten into the two wordings
+  Claude Code recovers from (PROTOCOL.md A.9, case 41).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from lynkr.errors import (
+    ClientError,
+    LynkrError,
+    NotFound,
+    RequestTooLarge,
+    UpstreamError,
+    UpstreamOverloaded,
+    UpstreamRateLimited,
+)
+from lynkr.protocol import rewrite_context_overflow
+
+__all__ = ["error_from_upstream", "upstream_message"]
+
+_MAX_MESSAGE = 2000
+
+
+def error_from_upstream(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    provider: str,
+    model: str | None,
+) -> LynkrError:
+    """The lynkr error for an upstream's non-2xx answer."""
+    message = upstream_message(body) or f"HTTP {status} with no error message"
+    said = f"provider '{provider}' answered HTTP {status}: {message}"
+    kept = {k: headers[k] for k in ("retry-after",) if k in headers}
+    if status in (401, 403):
+        return UpstreamError(
+            f"provider '{provider}' refused lynkr's credential (HTTP {status}: {message}). "
+            f"Your own API key is not the problem: check providers.{provider}.api_key "
+            "in lynkr.yaml and the variable it reads.",
+            provider=provider,
+        )
+    if status == 429:
+        return UpstreamRateLimited(said, provider=provider, headers=kept)
+    if status in (503, 529):
+        return UpstreamOverloaded(said, provider=provider, headers=kept)
+    if status >= 500:
+        return UpstreamError(said, provider=provider)
+    if status == 404:
+        return NotFound(
+            f"provider '{provider}' does not know model '{model or '?'}' or its endpoint "
+            f"(HTTP 404: {message}). Check providers.{provider}.model and base_url."
+        )
+    if status == 413:
+        return RequestTooLarge(f"provider '{provider}' refused the request as too large: {message}")
+    overflow = rewrite_context_overflow(message)
+    if overflow is not None:
+        return ClientError(overflow)
+    return ClientError(message, status_code=status if 400 <= status < 500 else 400, headers=kept)
+
+
+def upstream_message(body: bytes) -> str:
+    """The human message inside an error body of any common shape, shortened."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        parsed: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return text[:_MAX_MESSAGE]
+    found = _find_message(parsed)
+    return (found if found is not None else text)[:_MAX_MESSAGE]
+
+
+def _find_message(parsed: Any) -> str | None:
+    # Anthropic {"error": {"message"}}, OpenAI the same, Ollama {"error": "..."},
+    # FastAPI-style {"detail": "..."}, bare {"message": "..."}.
+    if isinstance(parsed, dict):
+        error = parsed.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        for key in ("error", "message", "detail"):
+            if isinstance(parsed.get(key), str):
+                return str(parsed[key])
+    return None

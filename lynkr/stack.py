@@ -1,0 +1,182 @@
+"""`build_app(config)`: the one place that turns config into constructor arguments.
+
+Builds, without any I/O, the provider adapters, the agent app, and for each
+route its middlewares (first listed = outermost), then a small router and
+lifespan owner around them. Constructing everything at load means a bad
+option is a config error that names its line, found by `lynkr validate`
+before any server starts (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lynkr.agent.app import AgentApp, ModelInfo
+from lynkr.asgi import ASGIApp, Receive, Scope, Send, api_path
+from lynkr.config import Config, ProviderConfig, RouteConfig, located_issue
+from lynkr.errors import ConfigError, ConfigIssue
+from lynkr.middleware import load_middleware
+from lynkr.middleware.accesslog import AccessLogMiddleware
+from lynkr.providers.anthropic import AnthropicProvider
+from lynkr.providers.base import Provider
+from lynkr.providers.http import Timeouts
+
+__all__ = ["LynkrApp", "build_app", "build_provider"]
+
+# Top-level sections that give a middleware its defaults (inline options win).
+_SECTION_DEFAULTS = {"routing": "routing"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    path: str
+    app: ASGIApp
+    names: tuple[str, ...]
+
+    def matches(self, path: str) -> bool:
+        return path == self.path or path.startswith(self.path.rstrip("/") + "/")
+
+
+class LynkrApp:
+    """The served ASGI app: routes requests and owns the lifespan of providers."""
+
+    def __init__(
+        self, *, routes: list[_Route], fallback: ASGIApp, providers: Mapping[str, Provider]
+    ) -> None:
+        self.routes = routes
+        self.fallback = fallback
+        self.providers = providers
+        self.ready = False
+        self._exit_stack: contextlib.AsyncExitStack | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path = api_path(scope.get("path", "/"))
+        for route in self.routes:
+            if route.matches(path):
+                await route.app(scope, receive, send)
+                return
+        await self.fallback(scope, receive, send)
+
+    async def startup(self) -> None:
+        stack = contextlib.AsyncExitStack()
+        for provider in self.providers.values():
+            await provider.open()
+            stack.push_async_callback(provider.aclose)
+        self._exit_stack = stack
+        self.ready = True
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        if self._exit_stack is not None:
+            await self._exit_stack.aclose()
+            self._exit_stack = None
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build_app(config: Config) -> LynkrApp:
+    """The whole served app for `config`; raises `ConfigError` for options a class refuses."""
+    issues: list[ConfigIssue] = []
+    providers: dict[str, Provider] = {}
+    for name, provider_config in config.providers.items():
+        try:
+            providers[name] = build_provider(provider_config)
+        except ValueError as exc:
+            issues.append(located_issue(config, ("providers", name), str(exc)))
+    if issues:
+        raise ConfigError(issues)
+    holder: dict[str, LynkrApp] = {}
+    agent = AgentApp(
+        providers=providers,
+        pools={name: pool.providers for name, pool in config.pools.items()},
+        default_pool=config.routing.get("default_pool"),
+        models=[ModelInfo(m.id, m.display_name) for m in config.models],
+        is_ready=lambda: holder["app"].ready,
+    )
+    routes = []
+    for index, route in enumerate(config.routes):
+        try:
+            routes.append(_Route(route.path, _wrap(agent, route, config), _names(route)))
+        except _MiddlewareRefused as refused:
+            issues.append(located_issue(config, ("routes", index, *refused.path), refused.text))
+    if issues:
+        raise ConfigError(issues)
+    app = LynkrApp(routes=routes, fallback=agent, providers=providers)
+    holder["app"] = app
+    return app
+
+
+def served_app(config: Config, app: LynkrApp) -> ASGIApp:
+    """`app` with the server-level layers `lynkr serve` adds (the access log)."""
+    if config.server.access_log:
+        return AccessLogMiddleware(app)
+    return app
+
+
+class _MiddlewareRefused(Exception):
+    def __init__(self, path: tuple[str | int, ...], text: str) -> None:
+        super().__init__(text)
+        self.path = path
+        self.text = text
+
+
+def _wrap(app: ASGIApp, route: RouteConfig, config: Config) -> ASGIApp:
+    for position in reversed(range(len(route.middleware))):
+        spec = route.middleware[position]
+        options = dict(config.sections.get(_SECTION_DEFAULTS.get(spec.use, ""), {}))
+        options.update(spec.options)
+        try:
+            app = load_middleware(spec.use)(app, **options)
+        except (TypeError, ValueError) as exc:
+            raise _MiddlewareRefused(("middleware", position), f"{spec.use}: {exc}") from exc
+    return app
+
+
+def _names(route: RouteConfig) -> tuple[str, ...]:
+    return tuple(spec.use for spec in route.middleware)
+
+
+def build_provider(config: ProviderConfig) -> Provider:
+    """The adapter for one provider's config (only Anthropic-format types exist so far)."""
+    options: Mapping[str, Any] = config.options
+    timeout = config.timeout
+    betas = options.get("betas", {})
+    return AnthropicProvider(
+        name=config.name,
+        flavour=config.type,  # type: ignore[arg-type]
+        base_url=config.base_url,
+        api_key=config.api_key.reveal() if config.api_key else None,
+        model=config.model,
+        timeouts=Timeouts(
+            connect=float(timeout.get("connect") or 10.0),
+            read=float(timeout.get("read") or 600.0),
+            total=timeout.get("total"),
+        ),
+        headers=config.headers,
+        betas_allow=betas.get("allow"),
+        betas_drop=betas.get("drop", ()),
+        anthropic_version=options.get("anthropic_version", "2023-06-01"),
+        count_tokens=options.get("count_tokens", "upstream"),
+        strip_billing_header=options.get("strip_billing_header", True),
+        mid_conversation_system=options.get("mid_conversation_system", "auto"),
+        auth_header=options.get("auth_header"),
+    )

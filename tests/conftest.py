@@ -1,0 +1,292 @@
+"""Shared fixtures: the fake Anthropic upstream and a real `lynkr serve` subprocess.
+
+Fixtures
+--------
+``fake``
+    The session's `FakeAnthropic` (tests/fakes/anthropic_upstream.py), reset for the test:
+    no queued scenarios, no recorded requests, default text answer. Script it with
+    ``fake.script(tool_use(...), text(...))``; inspect ``fake.message_requests()``.
+``lynkr_url``
+    Base URL of a `lynkr serve` started once per session with `lynkr_config()`'s default
+    config: provider ``fake`` (type anthropic, key ``upstream-secret-key``, model
+    ``fake-model-1``) pointed at the fake upstream, in pool ``main``. Depends on ``fake``,
+    so the fake is clean for every test.
+``lynkr_server``
+    A factory: ``lynkr_server("foundry", providers={...}, default_pool=...)`` starts (once
+    per session and name) a lynkr with a config built by `lynkr_config(fake_url, ...)` and
+    returns its `LynkrServer` (``.url``, ``.config_path``, ``.stderr_text()``).
+``lynkr_config``
+    The config writer function itself, for tests that want the dict or the file.
+``closed_port``
+    A loopback port nobody listens on (for connection-refused tests).
+
+Everything listens on 127.0.0.1 with free ports; the lynkr subprocess is stopped by its
+own pid (SIGTERM, then SIGKILL after 5 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from fakes.anthropic_upstream import FakeAnthropic
+
+REPO = Path(__file__).resolve().parent.parent
+UPSTREAM_KEY = "upstream-secret-key"
+PROVIDER_MODEL = "fake-model-1"
+STARTUP_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def default_providers(fake_url: str) -> dict[str, dict[str, Any]]:
+    """The three Anthropic-dialect providers, all pointed at the fake upstream."""
+    return {
+        "fake": {
+            "type": "anthropic",
+            "base_url": fake_url,
+            "api_key": UPSTREAM_KEY,
+            "model": PROVIDER_MODEL,
+        },
+        "foundry": {
+            "type": "azure-anthropic",
+            "base_url": f"{fake_url}/anthropic",
+            "api_key": "k2",
+            "model": "my-deployment",
+        },
+        "dbx": {
+            "type": "databricks",
+            "base_url": fake_url,
+            "api_key": "dapi-k3",
+            "endpoint": "databricks-claude-sonnet-4-5",
+        },
+    }
+
+
+def lynkr_config(
+    fake_url: str,
+    data_dir: Path | str,
+    *,
+    providers: Mapping[str, Mapping[str, Any]] | None = None,
+    pools: Mapping[str, Any] | None = None,
+    default_pool: str = "main",
+    middleware: list[dict[str, Any]] | None = None,
+    path: Path | str | None = None,
+    port: int = 8080,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build (and with `path`, write) a lynkr.yaml whose providers point at `fake_url`.
+
+    `providers` replaces the default three (see `default_providers`); `pools` defaults to
+    ``{"main": {"providers": ["fake"]}}``; `extra` is merged at the top level last.
+    """
+    config: dict[str, Any] = {
+        "version": 1,
+        "server": {"host": "127.0.0.1", "port": port, "data_dir": str(data_dir)},
+        "providers": dict(providers) if providers is not None else default_providers(fake_url),
+        "pools": dict(pools) if pools is not None else {"main": {"providers": ["fake"]}},
+        "routing": {"default_pool": default_pool},
+        "routes": [
+            {
+                "path": "/v1/messages",
+                "middleware": middleware
+                if middleware is not None
+                else [{"use": "validation"}, {"use": "routing"}],
+                "app": "agent",
+            }
+        ],
+    }
+    config.update(extra or {})
+    if path is not None:
+        Path(path).write_text(yaml.safe_dump(config, sort_keys=False))
+    return config
+
+
+def lynkr_serve_available() -> bool:
+    """Whether lynkr/cli.py exists and mentions a `serve` command."""
+    cli = REPO / "lynkr" / "cli.py"
+    return cli.is_file() and "serve" in cli.read_text(errors="replace")
+
+
+class LynkrServer:
+    """`python -m lynkr serve` as a subprocess on a free loopback port."""
+
+    def __init__(self, config_path: Path, log_dir: Path) -> None:
+        self.config_path = config_path
+        self.log_dir = log_dir
+        self.port = 0
+        self.url = ""
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stdout_path = log_dir / "stdout.log"
+        self._stderr_path = log_dir / "stderr.log"
+
+    def stderr_text(self, limit: int = 6000) -> str:
+        text = ""
+        for path in (self._stdout_path, self._stderr_path):
+            with contextlib.suppress(OSError):
+                text += f"--- {path.name} ---\n" + path.read_text(errors="replace")[-limit:]
+        return text
+
+    def start(self, attempts: int = 3) -> LynkrServer:
+        if not lynkr_serve_available():
+            pytest.fail(
+                "lynkr serve is not available yet (no lynkr/cli.py with a `serve` command); "
+                "e2e tests need the real server",
+                pytrace=False,
+            )
+        for attempt in range(attempts):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            if self._start_once():
+                return self
+            if (
+                "address already in use" not in self.stderr_text().lower()
+                or attempt == attempts - 1
+            ):
+                break
+        pytest.fail(
+            f"lynkr serve did not answer GET /health with 200 within {STARTUP_TIMEOUT:.0f} s "
+            f"(config {self.config_path}):\n{self.stderr_text()}",
+            pytrace=False,
+        )
+
+    def _start_once(self) -> bool:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k.lower() not in {"http_proxy", "https_proxy", "all_proxy"}
+        }
+        env.update(
+            PYTHONUNBUFFERED="1", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost"
+        )
+        command = [
+            sys.executable, "-m", "lynkr", "serve",
+            "--config", str(self.config_path),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+        ]  # fmt: skip
+        with open(self._stdout_path, "wb") as out, open(self._stderr_path, "wb") as err:
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        with httpx.Client(timeout=1.0, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    self._reap()
+                    return False
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"{self.url}/health").status_code == 200:
+                        return True
+                time.sleep(0.1)
+        self.stop()
+        return False
+
+    def _reap(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+        else:
+            process.wait()
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def fake_upstream() -> Iterator[FakeAnthropic]:
+    """The session's fake Anthropic upstream (not reset: prefer `fake`)."""
+    with FakeAnthropic() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def fake(fake_upstream: FakeAnthropic) -> FakeAnthropic:
+    """The fake upstream, reset for this test."""
+    fake_upstream.reset()
+    return fake_upstream
+
+
+@pytest.fixture(scope="session")
+def lynkr_server(
+    fake_upstream: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., LynkrServer]]:
+    """Factory: a lynkr per `name`, started on first use and kept for the session.
+
+    ``lynkr_server(name, **config_options)`` — the options go to `lynkr_config`; the same
+    name always returns the first server started under it.
+    """
+    servers: dict[str, LynkrServer] = {}
+    failures: dict[str, str] = {}
+
+    def start(name: str = "default", **options: Any) -> LynkrServer:
+        if name in failures:  # fail fast: do not wait 20 s again for every test
+            pytest.fail(failures[name], pytrace=False)
+        if name in servers:
+            return servers[name]
+        root = tmp_path_factory.mktemp(f"lynkr-{name}")
+        config_path = root / "lynkr.yaml"
+        lynkr_config(fake_upstream.url, root / "data", path=config_path, **options)
+        server = LynkrServer(config_path, root)
+        servers[name] = server
+        try:
+            return server.start()
+        except pytest.fail.Exception as exc:
+            failures[name] = f"(lynkr {name!r} failed to start earlier) {exc.msg}"
+            raise
+
+    yield start
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def lynkr(fake: FakeAnthropic, lynkr_server: Callable[..., LynkrServer]) -> LynkrServer:
+    """The default lynkr (provider `fake` → the fake upstream); the fake is reset."""
+    return lynkr_server("default")
+
+
+@pytest.fixture
+def lynkr_url(lynkr: LynkrServer) -> str:
+    return lynkr.url
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port with no listener (connection refused)."""
+    return free_port()
+
+
+@pytest.fixture(name="lynkr_config")
+def lynkr_config_fixture() -> Callable[..., dict[str, Any]]:
+    return lynkr_config
