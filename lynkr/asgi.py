@@ -21,15 +21,15 @@ import orjson
 from lynkr.errors import ClientError, LynkrError, RequestTooLarge, anthropic_error_body
 
 __all__ = [
-    "ASGIApp",
     "DEFAULT_BODY_LIMIT",
-    "api_path",
+    "ASGIApp",
     "ClientDisconnected",
     "Message",
     "Receive",
     "RequestContext",
     "Scope",
     "Send",
+    "api_path",
     "current_body",
     "get_context",
     "header",
@@ -91,7 +91,7 @@ def get_context(scope: Scope) -> RequestContext:
     if context is None:
         context = RequestContext()
         scope[_CONTEXT_KEY] = context
-    return context  # type: ignore[no-any-return]
+    return context
 
 
 def header(scope: Scope, name: bytes) -> str | None:

@@ -9,7 +9,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import structlog
 
@@ -65,7 +64,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def validate(files: Sequence[str], *, output: str = "text", allow_missing_env: bool = False) -> int:
-    """Check each file fully (schema, references, middleware options); 0 ok, 1 invalid, 2 unreadable."""
+    """Check each file fully (schema, references, middleware options).
+
+    Returns the exit code: 0 valid, 1 invalid, 2 unreadable.
+    """
     status = 0
     every_issue: list[ConfigIssue] = []
     for file in files:

@@ -29,9 +29,9 @@ import orjson
 from lynkr.asgi import (
     ClientDisconnected,
     Receive,
-    api_path,
     Scope,
     Send,
+    api_path,
     get_context,
     header,
     parsed_body,
@@ -113,9 +113,7 @@ class AgentApp:
         except LynkrError as error:
             await send_error(send, error, request_id=get_context(scope).request_id)
 
-    def _handler(
-        self, method: str, path: str
-    ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    def _handler(self, method: str, path: str) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
         path = api_path(path.rstrip("/") or "/")
         method = "GET" if method == "HEAD" and path != "/" else method
         found = self._routes.get((method, path))
@@ -283,4 +281,3 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
-

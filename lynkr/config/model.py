@@ -142,7 +142,9 @@ def build_config(
         name: _provider(name, raw, env_paths, locate, issues)
         for name, raw in data["providers"].items()
     }
-    pools = {name: _pool(name, raw, providers, locate, issues) for name, raw in data["pools"].items()}
+    pools = {
+        name: _pool(name, raw, providers, locate, issues) for name, raw in data["pools"].items()
+    }
     routing = dict(data.get("routing", {}))
     _check_routing(routing, pools, locate, issues)
     config = Config(
@@ -277,7 +279,8 @@ def _check_routing(
             issues.append(
                 locate(
                     ("routing", "tool_thresholds", "moderate"),
-                    f"must be at least simple ({thresholds['simple']}), got {thresholds['moderate']}",
+                    f"must be at least simple ({thresholds['simple']}), "
+                    f"got {thresholds['moderate']}",
                 )
             )
 

@@ -127,10 +127,7 @@ class AnthropicProvider:
             mid_conversation_system=self.mid_conversation_system,
         )
         changed = prepare_request(request.body, rewrite)
-        if changed or request.raw is None:
-            content = orjson.dumps(request.body)
-        else:
-            content = request.raw
+        content = orjson.dumps(request.body) if changed or request.raw is None else request.raw
         headers = dict(self.fixed_headers)
         headers["anthropic-version"] = request.anthropic_version or self.anthropic_version
         if betas:
@@ -147,11 +144,10 @@ class AnthropicProvider:
 def messages_url(flavour: Flavour, base_url: str) -> str:
     """Where an Anthropic-format upstream takes /v1/messages (PROTOCOL.md B.9)."""
     base = base_url.rstrip("/")
-    if flavour == "databricks":
-        if not base.endswith("/serving-endpoints/anthropic"):
-            if not base.endswith("/serving-endpoints"):
-                base += "/serving-endpoints"
-            base += "/anthropic"
+    if flavour == "databricks" and not base.endswith("/serving-endpoints/anthropic"):
+        if not base.endswith("/serving-endpoints"):
+            base += "/serving-endpoints"
+        base += "/anthropic"
     if base.endswith("/v1/messages"):
         return base
     if base.endswith("/v1"):

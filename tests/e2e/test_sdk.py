@@ -430,6 +430,22 @@ def test_client_disconnect_reaches_the_upstream(fake: FakeAnthropic, lynkr_url: 
     assert fake.completed == 0
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+def test_client_leaving_before_the_first_byte_reaches_the_upstream(
+    fake: FakeAnthropic, lynkr_url: str, stream: bool
+) -> None:
+    # The upstream takes 8 s to answer; the client gives up after 0.5 s.
+    fake.default = text("too late", headers_delay=8)
+    with (
+        httpx.Client(base_url=lynkr_url, timeout=0.5, trust_env=False) as raw,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        raw.post("/v1/messages", json=body(stream=stream), headers=CLIENT_HEADERS)
+    assert fake.wait_for_requests(1, timeout=5)
+    assert fake.wait_for_disconnects(1, timeout=5), "the upstream call outlived its client"
+    assert fake.completed == 0
+
+
 # --------------------------------------------------------------------------- other endpoints
 
 

@@ -458,7 +458,7 @@ class FakeAnthropic:
 
     @property
     def completed(self) -> int:
-        """Message responses sent to their end."""
+        """/v1/messages responses sent to their end (error responses included)."""
         with self._lock:
             return self._completed
 
@@ -623,7 +623,6 @@ class FakeAnthropic:
         player = asyncio.create_task(self._send_scenario(scenario, record, send))
         assert self._stopping is not None
         stopping = asyncio.create_task(self._stopping.wait())
-        finished = False
         try:
             waiter = asyncio.create_task(gone.wait())
             done, _ = await asyncio.wait(
@@ -632,15 +631,12 @@ class FakeAnthropic:
             waiter.cancel()
             if player in done:
                 player.result()  # re-raises a Cut, which makes uvicorn close the connection
-                finished = True
             elif waiter in done:
                 self._count(disconnect=True)
         finally:
             for task in (watcher, player, stopping):
                 task.cancel()
             await asyncio.gather(watcher, player, stopping, return_exceptions=True)
-        if finished:
-            self._count(disconnect=False)
 
     async def _send_scenario(self, scenario: Scenario, record: Recorded, send: Any) -> None:
         if scenario.headers_delay:
@@ -649,11 +645,13 @@ class FakeAnthropic:
         model = str(body.get("model", "unknown-model"))
         if scenario.json_body is not None or (scenario.message is None and scenario.steps is None):
             payload = json.dumps(scenario.json_body).encode()
+            self._count(disconnect=False)
             await _respond(send, scenario.status, payload, "application/json", scenario.headers)
             return
         if not body.get("stream"):
             assert scenario.message is not None
             message = dict(scenario.message, model=scenario.message.get("model") or model)
+            self._count(disconnect=False)
             await _respond(
                 send,
                 scenario.status,
@@ -683,6 +681,8 @@ class FakeAnthropic:
             else:
                 data = step.encode() if isinstance(step, Event) else step.data
                 await send({"type": "http.response.body", "body": data, "more_body": True})
+        # Counted before the last send, so a client that saw the end sees the count too.
+        self._count(disconnect=False)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

@@ -29,7 +29,9 @@ def test_tool_thresholds(count: int, pool: str) -> None:
 
 def test_header_wins_then_default() -> None:
     assert choose_pool(
-        named_pool="fast", tools=tools(20), tool_thresholds={"simple": 1, "moderate": 2},
+        named_pool="fast",
+        tools=tools(20),
+        tool_thresholds={"simple": 1, "moderate": 2},
         default_pool="d",
     ) == ("fast", "header")
     assert choose_pool(named_pool=None, tools=None, tool_thresholds=None, default_pool="d") == (

@@ -1,0 +1,88 @@
+"""Upstream error answers map to Anthropic errors that say what to fix (issue #2, case 40-41)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from lynkr.errors import LynkrError
+from lynkr.providers.errors import error_from_upstream, upstream_message
+
+
+def anthropic_error(kind: str, message: str) -> bytes:
+    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
+
+
+def mapped(status: int, body: bytes, headers: dict[str, str] | None = None) -> LynkrError:
+    return error_from_upstream(status, body, headers or {}, provider="claude", model="m-1")
+
+
+@pytest.mark.parametrize(
+    ("status", "wire_status", "kind"),
+    [
+        (400, 400, "invalid_request_error"),
+        (401, 502, "api_error"),
+        (403, 502, "api_error"),
+        (404, 404, "not_found_error"),
+        (409, 409, "invalid_request_error"),
+        (413, 413, "request_too_large"),
+        (422, 422, "invalid_request_error"),
+        (429, 429, "rate_limit_error"),
+        (500, 502, "api_error"),
+        (502, 502, "api_error"),
+        (503, 529, "overloaded_error"),
+        (529, 529, "overloaded_error"),
+    ],
+)
+def test_status_mapping(status: int, wire_status: int, kind: str) -> None:
+    error = mapped(status, anthropic_error("x", "upstream says no"))
+    assert (error.status_code, error.error_type) == (wire_status, kind)
+
+
+def test_credential_refusal_blames_the_provider_key() -> None:
+    error = mapped(401, anthropic_error("authentication_error", "invalid x-api-key"))
+    assert "provider 'claude' refused lynkr's credential" in error.message
+    assert "providers.claude.api_key" in error.message
+    assert "invalid x-api-key" in error.message
+
+
+def test_retry_after_is_kept() -> None:
+    error = mapped(429, anthropic_error("rate_limit_error", "slow down"), {"retry-after": "7"})
+    assert error.headers == {"retry-after": "7"}
+
+
+def test_openai_context_overflow_is_reworded_for_claude_code() -> None:
+    body = orjson.dumps(
+        {
+            "error": {
+                "code": "context_length_exceeded",
+                "message": "This model's maximum context length is 128000 tokens. However, you "
+                "requested 150000 tokens (120000 in the messages, 30000 in the completion). "
+                "Please reduce the length of the messages or completion.",
+            }
+        }
+    )
+    error = mapped(400, body)
+    assert error.status_code == 400
+    assert error.message == (
+        "input length and `max_tokens` exceed context limit: 120000 + 30000 > 128000, "
+        "decrease input length or `max_tokens` and try again"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"error": {"message": "a"}}', "a"),
+        (b'{"error": "b"}', "b"),
+        (b'{"detail": "c"}', "c"),
+        (b"plain text failure", "plain text failure"),
+        (b"", ""),
+    ],
+)
+def test_message_extraction(body: bytes, message: str) -> None:
+    assert upstream_message(body) == message
+
+
+def test_no_message_still_says_the_status() -> None:
+    assert "HTTP 500 with no error message" in mapped(500, b"").message
