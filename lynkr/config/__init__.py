@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 
+_UNSET = "environment variable "
+
+
 @cache
 def schema() -> dict[str, Any]:
     """The JSON Schema of lynkr.yaml: packaged with the wheel, or from the source tree."""
@@ -65,13 +68,14 @@ def load_config(
     """Load and check a config file; raise `ConfigError` listing every problem found.
 
     With `allow_missing_env`, unset variables are not errors (for `lynkr
-    validate` in CI, where secrets are absent); their values become "".
+    validate` in CI, where secrets are absent).
     """
     document, issues = load_document(path)
     env = os.environ if environ is None else environ
-    if allow_missing_env:
-        env = _PermissiveEnv(env)
     document, env_issues, env_paths = interpolate(document, env)
+    if allow_missing_env:
+        # An unset variable's reference stays as written, so the rest still validates.
+        env_issues = [i for i in env_issues if not i.message.startswith(_UNSET)]
     issues += env_issues
     issues += validate(document, schema())
     if issues:
@@ -105,22 +109,3 @@ def located_issue(config: Config, path: tuple[str | int, ...], message: str) -> 
 
 def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(issues, key=lambda issue: (issue.line, issue.column))
-
-
-class _PermissiveEnv(Mapping[str, str]):
-    """An environment in which every variable is set (to "" when it is not)."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-
-    def __getitem__(self, key: str) -> str:
-        return self._env.get(key, "")
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __iter__(self) -> Any:
-        return iter(self._env)
-
-    def __len__(self) -> int:
-        return len(self._env)

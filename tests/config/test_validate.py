@@ -322,7 +322,7 @@ def test_apply_defaults_through_ref_and_if_then() -> None:
 
 
 def test_apply_defaults_copies_defaults_and_follows_additional_properties() -> None:
-    schema = {
+    schema: dict[str, Any] = {
         "type": "object",
         "properties": {
             "server": {"type": "object", "default": {}, "properties": {"port": {"default": 8080}}},
