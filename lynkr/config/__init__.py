@@ -77,7 +77,7 @@ def load_config(
         # An unset variable's reference stays as written, so the rest still validates.
         env_issues = [i for i in env_issues if not i.message.startswith(_UNSET)]
     issues += env_issues
-    issues += validate(document, schema())
+    issues += validate(document, schema(), secret_paths=env_paths)
     if issues:
         raise ConfigError(_sorted(issues))
     data = apply_defaults(document.data, schema())
