@@ -1,8 +1,9 @@
 """End to end with the real Claude Code CLI, headless (PROTOCOL.md A.1).
 
 The binary comes from ``LYNKR_CLAUDE_BIN`` or from ``scripts/install-claude-code`` (npm into
-``.ci/node``). If it is missing, the test runs the install script; it skips only when the
-script reports that the npm registry is unreachable (exit code 3), and fails otherwise.
+``.ci/node``, or ``LYNKR_CI_NODE_PREFIX``). If it is missing, the test runs the install
+script; it skips only when the script reports that the npm registry is unreachable (exit
+code 3), and fails otherwise.
 
 `test_claude_code_against_the_fake_directly` is a control: the same CLI talking straight to
 the fake upstream. When it passes and the lynkr tests fail, the fault is lynkr's.
@@ -34,7 +35,8 @@ def _installed_binary() -> Path | None:
     explicit = os.environ.get("LYNKR_CLAUDE_BIN")
     if explicit:
         return Path(explicit)
-    packages = REPO / ".ci" / "node" / "node_modules" / "@anthropic-ai"
+    prefix = Path(os.environ.get("LYNKR_CI_NODE_PREFIX") or REPO / ".ci" / "node")
+    packages = prefix / "node_modules" / "@anthropic-ai"
     for candidate in sorted(packages.glob("claude-code-*/claude")):
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
