@@ -110,6 +110,11 @@ def build_app(config: Config) -> LynkrApp:
         pools={name: pool.providers for name, pool in config.pools.items()},
         default_pool=config.routing.get("default_pool"),
         models=[ModelInfo(m.id, m.display_name) for m in config.models],
+        context_windows={
+            name: p.options["context_window"]
+            for name, p in config.providers.items()
+            if p.options.get("context_window")
+        },
         is_ready=lambda: holder["app"].ready,
     )
     routes = []
@@ -156,22 +161,33 @@ def _names(route: RouteConfig) -> tuple[str, ...]:
 
 
 def build_provider(config: ProviderConfig) -> Provider:
-    """The adapter for one provider's config (only Anthropic-format types exist so far)."""
+    """The adapter for one provider's config: the type picks the wire dialect."""
     options: Mapping[str, Any] = config.options
-    timeout = config.timeout
+    common: dict[str, Any] = {
+        "name": config.name,
+        "base_url": config.base_url,
+        "api_key": config.api_key.reveal() if config.api_key else None,
+        "model": config.model,
+        "timeouts": _timeouts(config.timeout),
+        "headers": config.headers,
+    }
+    limits = {key: options[key] for key in _LIMITS if key in options}
+    # Adapters are imported when a config uses them, so a gateway loads only its dialects.
+    if config.type == "ollama":
+        from lynkr.providers.ollama import OllamaProvider
+
+        extra = {k: options[k] for k in ("num_ctx", "think", "keep_alive") if k in options}
+        return OllamaProvider(**common, **limits, **extra)
+    if config.type in _OPENAI_TYPES or options.get("format") == "openai":
+        from lynkr.providers.openai import OpenAIProvider
+
+        return OpenAIProvider(
+            **common, flavour=config.type, api_version=options.get("api_version"), **limits
+        )
     betas = options.get("betas", {})
     return AnthropicProvider(
-        name=config.name,
-        flavour=config.type,  # type: ignore[arg-type]
-        base_url=config.base_url,
-        api_key=config.api_key.reveal() if config.api_key else None,
-        model=config.model,
-        timeouts=Timeouts(
-            connect=float(timeout.get("connect") or 10.0),
-            read=float(timeout.get("read") or 600.0),
-            total=timeout.get("total"),
-        ),
-        headers=config.headers,
+        **common,
+        flavour=config.type,
         betas_allow=betas.get("allow"),
         betas_drop=betas.get("drop", ()),
         anthropic_version=options.get("anthropic_version", "2023-06-01"),
@@ -179,4 +195,23 @@ def build_provider(config: ProviderConfig) -> Provider:
         strip_billing_header=options.get("strip_billing_header", True),
         mid_conversation_system=options.get("mid_conversation_system", "auto"),
         auth_header=options.get("auth_header"),
+    )
+
+
+_OPENAI_TYPES = frozenset({"openai", "openrouter", "azure-openai", "llamacpp"})
+# Per-model limits every translating adapter takes (context_window is the agent's).
+_LIMITS = (
+    "max_output_tokens",
+    "reasoning",
+    "supports_images",
+    "supports_tools",
+    "tool_text_repair",
+)
+
+
+def _timeouts(timeout: Mapping[str, float | None]) -> Timeouts:
+    return Timeouts(
+        connect=float(timeout.get("connect") or 10.0),
+        read=float(timeout.get("read") or 600.0),
+        total=timeout.get("total"),
     )

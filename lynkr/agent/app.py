@@ -70,6 +70,7 @@ class AgentApp:
         pools: Mapping[str, Sequence[str]],
         default_pool: str | None = None,
         models: Sequence[ModelInfo] = (),
+        context_windows: Mapping[str, int] | None = None,
         is_ready: Callable[[], bool] = lambda: True,
     ) -> None:
         if not pools:
@@ -88,6 +89,7 @@ class AgentApp:
         self.models = list(models) or [
             ModelInfo(p.model) for p in providers.values() if p.model is not None
         ]
+        self.context_windows = dict(context_windows or {})
         self.is_ready = is_ready
         self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("POST", "/v1/messages"): self.create_message,
@@ -130,6 +132,7 @@ class AgentApp:
         body = await parsed_body(scope, receive)
         provider = self._provider_for(context.pool)
         context.provider = provider.name
+        self._check_context_window(provider.name, body)
         request = _messages_request(scope, body, context.raw_body, context.body_changed)
 
         async def call() -> None:
@@ -148,6 +151,15 @@ class AgentApp:
         if count is None:
             count = estimate_input_tokens(body)
         await send_json(send, 200, orjson.dumps({"input_tokens": count}))
+
+    def _check_context_window(self, provider: str, body: dict[str, Any]) -> None:
+        """Refuse early, in the wording Claude Code compacts on (A.9), what cannot fit."""
+        window = self.context_windows.get(provider)
+        if window is None:
+            return
+        estimate = estimate_input_tokens(body)
+        if estimate > window:
+            raise ClientError(f"prompt is too long: {estimate} tokens > {window} maximum")
 
     def _provider_for(self, pool: str | None) -> Provider:
         name = pool or self.default_pool

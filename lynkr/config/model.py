@@ -27,7 +27,18 @@ __all__ = [
     "build_config",
 ]
 
-IMPLEMENTED_PROVIDER_TYPES = frozenset({"anthropic", "azure-anthropic", "databricks"})
+IMPLEMENTED_PROVIDER_TYPES = frozenset(
+    {
+        "anthropic",
+        "azure-anthropic",
+        "databricks",
+        "openai",
+        "openrouter",
+        "azure-openai",
+        "llamacpp",
+        "ollama",
+    }
+)
 
 # Locates a config path for an issue: (path, key?) -> ConfigIssue with that message.
 Locator = Callable[[tuple[str | int, ...], str], ConfigIssue]
@@ -182,14 +193,6 @@ def _provider(
                 "implemented: " + ", ".join(sorted(IMPLEMENTED_PROVIDER_TYPES)) + ". "
                 "Servers with an Anthropic-compatible /v1/messages endpoint (Ollama, llama.cpp, "
                 "LiteLLM) work today with type: anthropic and their base_url",
-            )
-        )
-    if kind == "databricks" and raw.get("format") == "openai":
-        issues.append(
-            locate(
-                ("providers", name, "format"),
-                "databricks endpoints in OpenAI format are not implemented yet; "
-                "use format: anthropic with a Claude serving endpoint",
             )
         )
     if kind == "databricks" and not (raw.get("endpoint") or raw.get("model")):

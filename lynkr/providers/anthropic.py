@@ -26,7 +26,7 @@ from lynkr.protocol import (
 )
 from lynkr.providers.base import MessagesRequest, ProviderResponse
 from lynkr.providers.errors import error_from_upstream
-from lynkr.providers.http import Timeouts, UpstreamClient, UpstreamResponse
+from lynkr.providers.http import Timeouts, UpstreamClient, UpstreamResponse, forwarded_headers
 
 __all__ = ["AnthropicProvider"]
 
@@ -35,7 +35,7 @@ Flavour = Literal["anthropic", "azure-anthropic", "databricks"]
 _DEFAULT_BASE = {"anthropic": "https://api.anthropic.com"}
 # Response headers worth passing back to the client (allowlist, never a denylist).
 _FORWARDED = ("request-id", "retry-after")
-_FORWARDED_PREFIX = "anthropic-ratelimit-"
+_FORWARDED_PREFIX = ("anthropic-ratelimit-",)
 
 
 class AnthropicProvider:
@@ -94,9 +94,16 @@ class AnthropicProvider:
                 raise await self._error(response)
             rename = client_model if isinstance(client_model, str) and self.model else None
             if request.stream:
-                yield ProviderResponse(True, _relay(response, rename), _forwarded(response))
+                chunks = _relay(response, rename, self.name)
+                yield ProviderResponse(
+                    True, chunks, forwarded_headers(response, _FORWARDED, _FORWARDED_PREFIX)
+                )
             else:
-                yield ProviderResponse(False, _whole(response, rename), _forwarded(response))
+                yield ProviderResponse(
+                    False,
+                    _whole(response, rename),
+                    forwarded_headers(response, _FORWARDED, _FORWARDED_PREFIX),
+                )
 
     async def count_tokens(self, request: MessagesRequest) -> int | None:
         if self.count_mode == "local":
@@ -165,16 +172,9 @@ def auth_headers(
     return {kind: api_key}
 
 
-def _forwarded(response: UpstreamResponse) -> list[tuple[bytes, bytes]]:
-    kept = []
-    for name, value in response.headers.items():
-        lower = name.lower()
-        if lower in _FORWARDED or lower.startswith(_FORWARDED_PREFIX):
-            kept.append((lower.encode("latin-1"), value.encode("latin-1")))
-    return kept
-
-
-async def _relay(response: UpstreamResponse, model: str | None) -> AsyncIterator[bytes]:
+async def _relay(
+    response: UpstreamResponse, model: str | None, provider: str
+) -> AsyncIterator[bytes]:
     """The upstream SSE, chunk by chunk as it arrives; an unfinished stream raises at the end."""
     relay = AnthropicStreamRelay(model)
     async for chunk in response.iter_chunks():
@@ -186,7 +186,9 @@ async def _relay(response: UpstreamResponse, model: str | None) -> AsyncIterator
         yield rest
     if not relay.completed and not relay.errored:
         raise UpstreamError(
-            "the provider closed the stream before message_stop; the answer is incomplete"
+            f"provider '{provider}' closed the stream before message_stop; "
+            "the answer is incomplete",
+            provider=provider,
         )
 
 

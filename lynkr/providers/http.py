@@ -27,7 +27,7 @@ import aiohttp
 
 from lynkr.errors import UpstreamConnectError, UpstreamError, UpstreamTimeout
 
-__all__ = ["Timeouts", "UpstreamClient", "UpstreamResponse"]
+__all__ = ["Timeouts", "UpstreamClient", "UpstreamResponse", "forwarded_headers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +150,18 @@ class UpstreamClient:
         if t.total is not None:
             parts.append(f"{t.total:g} s in total")
         return ", ".join(parts)
+
+
+def forwarded_headers(
+    response: UpstreamResponse, names: tuple[str, ...], prefixes: tuple[str, ...] = ()
+) -> list[tuple[bytes, bytes]]:
+    """The upstream response headers worth passing to the client: an allowlist, never a denylist."""
+    kept = []
+    for name, value in response.headers.items():
+        lower = name.lower()
+        if lower in names or lower.startswith(prefixes):
+            kept.append((lower.encode("latin-1"), value.encode("latin-1")))
+    return kept
 
 
 def _reason(exc: aiohttp.ClientConnectorError) -> str:
