@@ -70,7 +70,8 @@ def error_from_upstream(
         )
     if status == 413:
         return RequestTooLarge(f"provider '{provider}' refused the request as too large: {message}")
-    overflow = rewrite_context_overflow(message)
+    # The whole body, not just its message: llama.cpp puts n_prompt_tokens/n_ctx beside it.
+    overflow = rewrite_context_overflow(body.decode("utf-8", "replace")[: _MAX_MESSAGE * 4])
     if overflow is not None:
         return ClientError(overflow)
     return ClientError(message, status_code=status if 400 <= status < 500 else 400, headers=kept)

@@ -65,3 +65,12 @@ def test_a_truncated_stop_line_is_not_completion() -> None:
     assert not state.completed
     _, state = relay(None, [b"event: message_start\ndata: {}\n\nevent: message_stop_x\n"])
     assert not state.completed
+
+
+def test_a_whole_buffered_response_in_one_chunk() -> None:
+    case = load("case48.json")
+    upstream = case["input"]["stream"].encode()
+    client = case["expected"]["stream"].encode()
+    out, state = relay("claude-opus-4-8", [upstream * 50])
+    assert out == client + upstream * 49  # only the first message_start is rewritten
+    assert state.completed

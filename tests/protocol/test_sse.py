@@ -1,7 +1,8 @@
-"""SSE and NDJSON decoding (sse.py): golden cases, and the same result however the bytes are split."""
+"""SSE and NDJSON decoding (sse.py): golden cases, and one result however the bytes are split."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -21,7 +22,7 @@ def decode(chunks: list[bytes]) -> list[SSEEvent]:
 
 def split(data: bytes, offsets: list[int]) -> list[bytes]:
     bounds = [0, *sorted(offsets), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def summary(events: list[SSEEvent]) -> list[dict[str, Any]]:
@@ -46,7 +47,7 @@ def test_split_at_every_offset(case: dict[str, Any]) -> None:
 
 def realistic_stream() -> bytes:
     """Case 48's recorded stream, in all three line-ending styles, with a keep-alive."""
-    lf = load("case48.json")["input"]["stream"].encode()
+    lf: bytes = load("case48.json")["input"]["stream"].encode()
     return lf + b": keep-alive\r\n\r\n" + lf.replace(b"\n", b"\r\n") + lf.replace(b"\n", b"\r")
 
 

@@ -86,3 +86,18 @@ def test_message_extraction(body: bytes, message: str) -> None:
 
 def test_no_message_still_says_the_status() -> None:
     assert "HTTP 500 with no error message" in mapped(500, b"").message
+
+
+def test_llamacpp_overflow_numbers_come_from_beside_the_message() -> None:
+    body = orjson.dumps(
+        {
+            "error": {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": 40960,
+                "n_ctx": 32768,
+            }
+        }
+    )
+    assert mapped(400, body).message == "prompt is too long: 40960 tokens > 32768 maximum"
