@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from lynkr.agent.app import AgentApp, ModelInfo
 from lynkr.asgi import ASGIApp, Receive, Scope, Send, api_path
@@ -21,6 +21,7 @@ from lynkr.errors import ConfigError, ConfigIssue
 from lynkr.middleware import load_middleware
 from lynkr.middleware.accesslog import AccessLogMiddleware
 from lynkr.providers.anthropic import AnthropicProvider
+from lynkr.providers.anthropic import Flavour as AnthropicFlavour
 from lynkr.providers.base import Provider
 from lynkr.providers.http import Timeouts
 
@@ -115,6 +116,7 @@ def build_app(config: Config) -> LynkrApp:
             for name, p in config.providers.items()
             if p.options.get("context_window")
         },
+        ping_interval=config.server.ping_interval,
         is_ready=lambda: holder["app"].ready,
     )
     routes = []
@@ -179,15 +181,19 @@ def build_provider(config: ProviderConfig) -> Provider:
         extra = {k: options[k] for k in ("num_ctx", "think", "keep_alive") if k in options}
         return OllamaProvider(**common, **limits, **extra)
     if config.type in _OPENAI_TYPES or options.get("format") == "openai":
+        from lynkr.providers.openai import Flavour as OpenAIFlavour
         from lynkr.providers.openai import OpenAIProvider
 
         return OpenAIProvider(
-            **common, flavour=config.type, api_version=options.get("api_version"), **limits
+            **common,
+            flavour=cast(OpenAIFlavour, config.type),
+            api_version=options.get("api_version"),
+            **limits,
         )
     betas = options.get("betas", {})
     return AnthropicProvider(
         **common,
-        flavour=config.type,
+        flavour=cast(AnthropicFlavour, config.type),
         betas_allow=betas.get("allow"),
         betas_drop=betas.get("drop", ()),
         anthropic_version=options.get("anthropic_version", "2023-06-01"),

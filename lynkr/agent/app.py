@@ -26,6 +26,7 @@ from typing import Any
 import anyio
 import orjson
 
+from lynkr.agent.stream import relay_stream
 from lynkr.asgi import (
     ClientDisconnected,
     Receive,
@@ -37,7 +38,6 @@ from lynkr.asgi import (
     parsed_body,
     send_error,
     send_json,
-    sse_error_frame,
 )
 from lynkr.errors import ClientError, LynkrError, NotFound
 from lynkr.protocol import estimate_input_tokens
@@ -71,6 +71,7 @@ class AgentApp:
         default_pool: str | None = None,
         models: Sequence[ModelInfo] = (),
         context_windows: Mapping[str, int] | None = None,
+        ping_interval: float = 10.0,
         is_ready: Callable[[], bool] = lambda: True,
     ) -> None:
         if not pools:
@@ -90,6 +91,7 @@ class AgentApp:
             ModelInfo(p.model) for p in providers.values() if p.model is not None
         ]
         self.context_windows = dict(context_windows or {})
+        self.ping_interval = ping_interval
         self.is_ready = is_ready
         self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("POST", "/v1/messages"): self.create_message,
@@ -137,7 +139,7 @@ class AgentApp:
 
         async def call() -> None:
             async with provider.messages(request) as response:
-                await _relay_response(scope, send, response, provider.name)
+                await _relay_response(scope, send, response, provider.name, self.ping_interval)
 
         await _cancel_on_disconnect(receive, call)
 
@@ -237,7 +239,7 @@ def _model_object(model: ModelInfo) -> dict[str, Any]:
 
 
 async def _relay_response(
-    scope: Scope, send: Send, response: ProviderResponse, provider: str
+    scope: Scope, send: Send, response: ProviderResponse, provider: str, ping_interval: float
 ) -> None:
     """Send the provider's answer as it arrives; after the start, errors become SSE frames."""
     context = get_context(scope)
@@ -252,13 +254,7 @@ async def _relay_response(
         await send_json(send, 200, body, headers=extra)
         return
     await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *extra]})
-    try:
-        async for chunk in response.chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    except LynkrError as error:
-        frame = sse_error_frame(error.error_type, error.message)
-        await send({"type": "http.response.body", "body": frame, "more_body": True})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    await relay_stream(send, response.chunks, ping_interval=ping_interval)
 
 
 async def _cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[None]]) -> None:

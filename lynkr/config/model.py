@@ -76,6 +76,7 @@ class ServerConfig:
     data_dir: Path
     log_level: str
     access_log: bool
+    ping_interval: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +167,7 @@ def build_config(
             data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
             log_level=server["log_level"],
             access_log=server["access_log"],
+            ping_interval=float(server["ping_interval"]),
         ),
         providers=providers,
         pools=pools,

@@ -41,7 +41,11 @@ class ProviderResponse:
 
 class Provider(Protocol):
     name: str
-    model: str | None
+
+    @property
+    def model(self) -> str | None:
+        """The model sent upstream, or None when the client's own model name is sent."""
+        ...
 
     async def open(self) -> None: ...
 

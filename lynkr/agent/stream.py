@@ -1,0 +1,57 @@
+"""Relaying an Anthropic SSE stream to the client, chunk by chunk, with keep-alive pings.
+
+Chunks are sent the moment they arrive, never gathered. While the upstream is
+silent (a local model prefilling a long prompt can think for minutes), an
+`event: ping` frame goes out every `ping_interval` seconds so that nothing
+between lynkr and the client mistakes the silence for a dead connection
+(PROTOCOL.md A.9, B.5 rule 10). A ping is only ever sent between two frames:
+relayed bytes may stop in the middle of one.
+
+After the response started, a failure can only be told in the stream: it
+becomes an Anthropic `event: error` frame, then the end of the stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import anyio
+
+from lynkr.asgi import Send, sse_error_frame
+from lynkr.errors import LynkrError
+
+__all__ = ["PING_FRAME", "relay_stream"]
+
+PING_FRAME = b'event: ping\ndata: {"type": "ping"}\n\n'
+
+
+async def relay_stream(send: Send, chunks: AsyncIterator[bytes], *, ping_interval: float) -> None:
+    """Send every chunk as an ASGI body message, pinging while idle; end the response."""
+    lock = anyio.Lock()
+    last_sent = time.monotonic()
+    between_frames = False
+
+    async def emit(data: bytes) -> None:
+        nonlocal last_sent, between_frames
+        async with lock:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        last_sent = time.monotonic()
+        between_frames = data.endswith(b"\n\n")
+
+    async def keep_alive() -> None:
+        while True:
+            await anyio.sleep(max(0.0, last_sent + ping_interval - time.monotonic()))
+            if between_frames and time.monotonic() - last_sent >= ping_interval:
+                await emit(PING_FRAME)
+
+    async with anyio.create_task_group() as group:
+        if ping_interval > 0:
+            group.start_soon(keep_alive)
+        try:
+            async for chunk in chunks:
+                await emit(chunk)
+        except LynkrError as error:
+            await emit(sse_error_frame(error.error_type, error.message))
+        group.cancel_scope.cancel()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
