@@ -8,13 +8,9 @@ exposes `num_ctx`, whose small default silently truncates Claude Code's
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
-from lynkr.errors import UpstreamError
 from lynkr.protocol import NDJSONDecoder
 from lynkr.protocol.ollama import (
     OllamaOptions,
@@ -22,16 +18,14 @@ from lynkr.protocol.ollama import (
     ollama_to_anthropic_message,
     to_ollama_request,
 )
-from lynkr.protocol.server_tools import local_server_tool_answer
-from lynkr.providers.base import MessagesRequest, ProviderResponse
-from lynkr.providers.errors import error_from_upstream
-from lynkr.providers.http import Timeouts, UpstreamClient, UpstreamResponse
-from lynkr.providers.whole import repair_tool_calls, whole_message
+from lynkr.providers.base import MessagesRequest
+from lynkr.providers.http import Timeouts, UpstreamClient
+from lynkr.providers.translating import TranslatingProvider
 
 __all__ = ["OllamaProvider"]
 
 
-class OllamaProvider:
+class OllamaProvider(TranslatingProvider):
     """Calls Ollama's `/api/chat`, translating Anthropic ⇄ Ollama both ways."""
 
     def __init__(
@@ -40,7 +34,7 @@ class OllamaProvider:
         name: str,
         base_url: str | None = None,
         api_key: str | None = None,
-        model: str,
+        model: str | None = None,
         timeouts: Timeouts | None = None,
         headers: Mapping[str, str] | None = None,
         max_output_tokens: int | None = None,
@@ -70,76 +64,31 @@ class OllamaProvider:
             self.fixed_headers["authorization"] = f"Bearer {api_key}"
         self.client = UpstreamClient(name=name, timeouts=timeouts or Timeouts())
 
-    async def open(self) -> None:
-        await self.client.open()
+    def translate_request(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+        translated = to_ollama_request(body, self.options)
+        translated["stream"] = stream  # Ollama streams unless told otherwise.
+        return translated
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-    async def count_tokens(self, request: MessagesRequest) -> int | None:
-        return None  # Ollama has no counting endpoint: the agent estimates locally.
-
-    @asynccontextmanager
-    async def messages(self, request: MessagesRequest) -> AsyncIterator[ProviderResponse]:
-        client_model = str(request.body.get("model") or self.model)
-        local = local_server_tool_answer(request.body, model=client_model)
-        if local is not None:
-            yield whole_message(local, stream=request.stream)
-            return
-        upstream_stream = request.stream and not self.tool_text_repair
-        body = to_ollama_request(request.body, self.options)
-        body["stream"] = upstream_stream
-        async with self.client.stream(
-            "POST", self.url, headers=self.fixed_headers, content=orjson.dumps(body)
-        ) as response:
-            if response.status >= 300:
-                raise await self._error(response)
-            if upstream_stream:
-                yield ProviderResponse(True, self._translate_stream(response, client_model))
-            else:
-                message = await self._whole(response, request, client_model)
-                yield whole_message(message, stream=request.stream)
-
-    async def _translate_stream(
-        self, response: UpstreamResponse, model: str
-    ) -> AsyncIterator[bytes]:
-        translator = OllamaStreamTranslator(model=model)
-        yield translator.start()
-        decoder = NDJSONDecoder()
-        done = False
-        try:
-            async for chunk in response.iter_chunks():
-                out = bytearray()
-                for line in decoder.feed(chunk):
-                    if isinstance(line, dict):
-                        out += translator.feed(line)
-                        done = done or line.get("done") is True
-                if out:
-                    yield bytes(out)
-                if done or translator.errored:
-                    break
-        except UpstreamError as error:
-            yield translator.fail(error.message, error.error_type)
-            return
-        if not translator.errored:
-            yield translator.finish(done=done)
-
-    async def _whole(
-        self, response: UpstreamResponse, request: MessagesRequest, model: str
+    def translate_message(
+        self, answer: dict[str, Any], request: MessagesRequest, model: str
     ) -> dict[str, Any]:
-        try:
-            answer = orjson.loads(await response.read())
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(
-                f"provider '{self.name}' answered with a body that is not JSON", provider=self.name
-            ) from exc
-        message = ollama_to_anthropic_message(answer, model=model)
-        if self.tool_text_repair:
-            message = repair_tool_calls(message, request.body)
-        return message
+        return ollama_to_anthropic_message(answer, model=model)
 
-    async def _error(self, response: UpstreamResponse) -> Exception:
-        body = await response.read(limit=1024 * 1024)
-        return error_from_upstream(
-            response.status, body, response.headers, provider=self.name, model=self.model
-        )
+    def stream_translator(self, request: MessagesRequest, model: str) -> OllamaStreamTranslator:
+        return OllamaStreamTranslator(model=model)
+
+    def stream_reader(self) -> _NDJSONReader:
+        return _NDJSONReader()
+
+
+class _NDJSONReader:
+    """Ollama NDJSON → parsed line objects; a `done: true` line ends it (B.6)."""
+
+    def __init__(self) -> None:
+        self.decoder = NDJSONDecoder()
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[dict[str, Any]]:
+        items = [item for item in self.decoder.feed(chunk) if isinstance(item, dict)]
+        self.done = self.done or any(item.get("done") is True for item in items)
+        return items

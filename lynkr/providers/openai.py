@@ -9,8 +9,7 @@ auth header and the quirks (`OpenAIDialect`); the pure translators in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -21,11 +20,9 @@ from lynkr.protocol import SSEDecoder
 from lynkr.protocol.openai_request import OpenAIDialect, to_openai_request
 from lynkr.protocol.openai_response import to_anthropic_message
 from lynkr.protocol.openai_stream import OpenAIStreamTranslator
-from lynkr.protocol.server_tools import local_server_tool_answer
-from lynkr.providers.base import MessagesRequest, ProviderResponse
-from lynkr.providers.errors import error_from_upstream
-from lynkr.providers.http import Timeouts, UpstreamClient, UpstreamResponse, forwarded_headers
-from lynkr.providers.whole import repair_tool_calls, whole_message
+from lynkr.providers.base import MessagesRequest
+from lynkr.providers.http import Timeouts, UpstreamClient
+from lynkr.providers.translating import TranslatingProvider
 
 __all__ = ["OpenAIProvider", "chat_completions_url"]
 
@@ -35,12 +32,12 @@ _DEFAULT_BASE: dict[str, str] = {
     "openrouter": "https://openrouter.ai/api/v1",
     "llamacpp": "http://127.0.0.1:8080",
 }
-# Response headers passed back to the client (an allowlist).
-_FORWARDED = ("x-request-id", "x-generation-id", "retry-after", "retry-after-ms")
 
 
-class OpenAIProvider:
+class OpenAIProvider(TranslatingProvider):
     """Calls one OpenAI-dialect upstream, translating Anthropic ⇄ OpenAI both ways."""
+
+    forwarded = ("x-request-id", "x-generation-id", "retry-after", "retry-after-ms")
 
     def __init__(
         self,
@@ -69,6 +66,8 @@ class OpenAIProvider:
         self.model = model
         self.url = chat_completions_url(flavour, base, deployment=model, api_version=api_version)
         self.tool_text_repair = tool_text_repair
+        # llama.cpp also says "length" when its context is full (PROTOCOL.md B.4).
+        self.context_full_on_length = flavour == "llamacpp"
         self.dialect = _dialect(
             flavour,
             model=model,
@@ -86,111 +85,61 @@ class OpenAIProvider:
                 self.fixed_headers["authorization"] = f"Bearer {api_key}"
         self.client = UpstreamClient(name=name, timeouts=timeouts or Timeouts())
 
-    async def open(self) -> None:
-        await self.client.open()
+    def translate_request(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+        translated = to_openai_request(body, self.dialect)
+        if not stream:
+            translated.pop("stream", None)
+            translated.pop("stream_options", None)
+        return translated
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-    async def count_tokens(self, request: MessagesRequest) -> int | None:
-        return None  # Chat Completions has no counting endpoint: the agent estimates locally.
-
-    @asynccontextmanager
-    async def messages(self, request: MessagesRequest) -> AsyncIterator[ProviderResponse]:
-        client_model = str(request.body.get("model") or self.model or "")
-        local = local_server_tool_answer(request.body, model=client_model)
-        if local is not None:
-            yield whole_message(local, stream=request.stream)
-            return
-        # Repairing tool calls written as text needs the whole answer: ask for it whole,
-        # then replay it as a stream if the client wanted one.
-        upstream_stream = request.stream and not self.tool_text_repair
-        body = to_openai_request(request.body, self.dialect)
-        if not upstream_stream:
-            body.pop("stream", None)
-            body.pop("stream_options", None)
-        async with self.client.stream(
-            "POST", self.url, headers=self.fixed_headers, content=orjson.dumps(body)
-        ) as response:
-            if response.status >= 300:
-                raise await self._error(response)
-            headers = forwarded_headers(response, _FORWARDED)
-            if upstream_stream:
-                chunks = self._translate_stream(response, request, client_model)
-                yield ProviderResponse(True, chunks, headers)
-            else:
-                message = await self._whole(response, request, client_model)
-                yield whole_message(message, stream=request.stream, headers=headers)
-
-    async def _translate_stream(
-        self, response: UpstreamResponse, request: MessagesRequest, model: str
-    ) -> AsyncIterator[bytes]:
-        translator = OpenAIStreamTranslator(
-            model=model,
-            context_full_on_length=self.flavour == "llamacpp",
-            requested_max_tokens=_int(request.body.get("max_tokens")),
-        )
-        yield translator.start()
-        decoder = SSEDecoder()
-        done = False
-        try:
-            async for chunk in response.iter_chunks():
-                out, done = _feed_events(translator, decoder.feed(chunk))
-                if out:
-                    yield out
-                if done or translator.errored:
-                    break
-        except UpstreamError as error:
-            yield translator.fail(error.message, error.error_type)
-            return
-        if not translator.errored:
-            yield translator.finish(done=done)
-
-    async def _whole(
-        self, response: UpstreamResponse, request: MessagesRequest, model: str
+    def translate_message(
+        self, answer: dict[str, Any], request: MessagesRequest, model: str
     ) -> dict[str, Any]:
-        try:
-            answer = orjson.loads(await response.read())
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(
-                f"provider '{self.name}' answered with a body that is not JSON", provider=self.name
-            ) from exc
-        message = to_anthropic_message(
+        return to_anthropic_message(
             answer,
             model=model,
-            context_full_on_length=self.flavour == "llamacpp",
+            context_full_on_length=self.context_full_on_length,
             requested_max_tokens=_int(request.body.get("max_tokens")),
         )
-        if self.tool_text_repair:
-            message = repair_tool_calls(message, request.body)
-        return message
 
-    async def _error(self, response: UpstreamResponse) -> Exception:
-        body = await response.read(limit=1024 * 1024)
-        return error_from_upstream(
-            response.status, body, response.headers, provider=self.name, model=self.model
+    def stream_translator(self, request: MessagesRequest, model: str) -> OpenAIStreamTranslator:
+        return OpenAIStreamTranslator(
+            model=model,
+            context_full_on_length=self.context_full_on_length,
+            requested_max_tokens=_int(request.body.get("max_tokens")),
         )
 
+    def stream_reader(self) -> _SSEReader:
+        return _SSEReader(self.name)
 
-def _feed_events(translator: OpenAIStreamTranslator, events: Any) -> tuple[bytes, bool]:
-    """Feed decoded SSE events to the translator; True once `[DONE]` arrived."""
-    out = bytearray()
-    for event in events:
-        data = event.data.strip()
-        if not data:
-            continue
-        if data == b"[DONE]":
-            return bytes(out), True
-        try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            out += translator.fail("the provider sent a stream event that is not JSON")
-            return bytes(out), False
-        if isinstance(parsed, dict):
-            out += translator.feed(parsed)
-            if translator.errored:
+
+class _SSEReader:
+    """OpenAI SSE → parsed chunk objects; `[DONE]` ends it (B.2)."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.decoder = SSEDecoder()
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[dict[str, Any]]:
+        items = []
+        for event in self.decoder.feed(chunk):
+            data = event.data.strip()
+            if data == b"[DONE]":
+                self.done = True
                 break
-    return bytes(out), False
+            if not data:
+                continue
+            try:
+                parsed = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise UpstreamError(
+                    f"provider '{self.provider}' sent a stream event that is not JSON",
+                    provider=self.provider,
+                ) from exc
+            if isinstance(parsed, dict):
+                items.append(parsed)
+        return items
 
 
 def chat_completions_url(
