@@ -5,7 +5,8 @@ Endpoints (PROTOCOL.md A.2, B.1, cases 42–43):
     HEAD/GET /                      pre-flight (Claude Code sends HEAD {base} on start)
     GET  /health                    liveness
     GET  /ready                     config loaded and providers open
-    GET  /v1/models[/{id}]          the model ids from config
+    GET  /v1/models[/{id}]          the model ids from config, in a shape both Anthropic
+                                    and OpenAI clients read
     POST /v1/messages               streaming and not, relayed as it arrives
     POST /v1/messages/count_tokens  the upstream's count, or a local estimate
 
@@ -45,7 +46,9 @@ from lynkr.providers.base import MessagesRequest, Provider, ProviderResponse
 
 __all__ = ["AgentApp", "ModelInfo"]
 
-_CREATED = datetime(2025, 1, 1, tzinfo=UTC).isoformat().replace("+00:00", "Z")
+_CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
+_CREATED = _CREATED_AT.isoformat().replace("+00:00", "Z")
+_CREATED_EPOCH = int(_CREATED_AT.timestamp())
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -180,6 +183,7 @@ class AgentApp:
     async def list_models(self, scope: Scope, receive: Receive, send: Send) -> None:
         data = [_model_object(model) for model in self.models]
         payload = {
+            "object": "list",
             "data": data,
             "has_more": False,
             "first_id": data[0]["id"] if data else None,
@@ -230,11 +234,15 @@ def _messages_request(
 
 
 def _model_object(model: ModelInfo) -> dict[str, Any]:
+    """A model in both APIs' shapes at once, so Anthropic and OpenAI clients can list models."""
     return {
         "type": "model",
         "id": model.id,
         "display_name": model.display_name or model.id,
         "created_at": _CREATED,
+        "object": "model",
+        "created": _CREATED_EPOCH,
+        "owned_by": "lynkr",
     }
 
 
