@@ -6,9 +6,11 @@ This is the only module that configures logging and starts uvicorn.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import structlog
 
@@ -17,7 +19,14 @@ from lynkr.config import Config, load_config
 from lynkr.config.report import format_json, format_text
 from lynkr.errors import ConfigError, ConfigIssue
 from lynkr.middleware import load_middleware
-from lynkr.stack import build_app, served_app
+from lynkr.middleware.routing_rules import (
+    RouteInput,
+    RoutingTable,
+    decide,
+    explain,
+    rules_from_options,
+)
+from lynkr.stack import build_app, routing_options, served_app
 
 __all__ = ["main"]
 
@@ -29,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args.config, host=args.host, port=args.port)
+    if args.command == "route":
+        return route(args.config, args.explain, headers=args.header)
     if args.command == "validate":
         return validate(
             args.files or [DEFAULT_CONFIG],
@@ -57,7 +68,61 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not report unset ${VARS} (for CI without secrets)",
     )
+    explain = commands.add_parser(
+        "route", help="show which pool a request would be routed to, and why"
+    )
+    explain.add_argument("--config", default=DEFAULT_CONFIG, help="config file (lynkr.yaml)")
+    explain.add_argument(
+        "--explain", required=True, metavar="REQUEST.json", help="an Anthropic request body"
+    )
+    explain.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="a request header to assume (repeatable), e.g. x-lynkr-pool:fast",
+    )
     return parser
+
+
+# route ------------------------------------------------------------------------
+
+
+def route(file: str, request_file: str, *, headers: Sequence[str] = ()) -> int:
+    """Print the routing decision trail for one request (format: README "Routing")."""
+    try:
+        config = load_config(file)
+    except ConfigError as error:
+        print(format_text(error.issues, file), file=sys.stderr)
+        return 2 if error.unreadable else 1
+    try:
+        body = json.loads(Path(request_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"{request_file}: cannot read a JSON request body: {exc}", file=sys.stderr)
+        return 2
+    assumed = {}
+    for item in headers:
+        name, _, value = item.partition(":")
+        assumed[name.strip().lower()] = value.strip()
+    options = routing_options(config)
+    table = RoutingTable(
+        default_pool=options.get("default_pool"),
+        tool_thresholds=options.get("tool_thresholds"),
+        pool_header=(options.get("pool_header") or "").lower() or None,
+        rules=rules_from_options(options.get("rules") or ()),
+        sticky_sessions=bool(options.get("sticky_sessions")),
+    )
+    decision = decide(
+        table, RouteInput(assumed, body if isinstance(body, dict) else {}), explain_all=True
+    )
+    print(explain(decision))
+    pool = config.pools.get(decision.pool or "")
+    if pool is None:
+        print(f"pool {decision.pool or '-'}: not defined in {file}")
+        return 1
+    fallback = f"; fallback: {', '.join(pool.fallback)}" if pool.fallback else ""
+    print(f"pool {pool.name}: providers {', '.join(pool.providers)}{fallback}")
+    return 0
 
 
 # validate ---------------------------------------------------------------------

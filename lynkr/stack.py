@@ -25,7 +25,7 @@ from lynkr.providers.anthropic import Flavour as AnthropicFlavour
 from lynkr.providers.base import Provider
 from lynkr.providers.http import Timeouts
 
-__all__ = ["LynkrApp", "build_app", "build_provider"]
+__all__ = ["LynkrApp", "build_app", "build_provider", "routing_options", "served_app"]
 
 # Top-level sections that give a middleware its defaults (inline options win).
 _SECTION_DEFAULTS = {"routing": "routing"}
@@ -38,7 +38,12 @@ class _Route:
     names: tuple[str, ...]
 
     def matches(self, path: str) -> bool:
-        return path == self.path or path.startswith(self.path.rstrip("/") + "/")
+        return path_matches(self.path, path)
+
+
+def path_matches(route_path: str, path: str) -> bool:
+    """A route serves its path and every path below it."""
+    return path == route_path or path.startswith(route_path.rstrip("/") + "/")
 
 
 class LynkrApp:
@@ -156,6 +161,18 @@ def _wrap(app: ASGIApp, route: RouteConfig, config: Config) -> ASGIApp:
         except (TypeError, ValueError) as exc:
             raise _MiddlewareRefused(("middleware", position), f"{spec.use}: {exc}") from exc
     return app
+
+
+def routing_options(config: Config, path: str = "/v1/messages") -> dict[str, Any]:
+    """The routing options in force for `path`: the `routing:` section, then inline options."""
+    options = dict(config.sections.get("routing", {}))
+    for route in config.routes:
+        if path_matches(route.path, path):
+            for spec in route.middleware:
+                if spec.use == "routing":
+                    options.update(spec.options)
+            break
+    return options
 
 
 def _names(route: RouteConfig) -> tuple[str, ...]:

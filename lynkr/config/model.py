@@ -269,6 +269,14 @@ def _check_routing(
                 f"missing required key 'default_pool' (several pools are defined: {known})",
             )
         )
+    for index, rule in enumerate(routing.get("rules") or []):
+        if rule["pool"] not in pools:
+            issues.append(
+                locate(
+                    ("routing", "rules", index, "pool"),
+                    f"unknown pool '{rule['pool']}'; defined pools: {known}",
+                )
+            )
     thresholds = routing.get("tool_thresholds")
     if thresholds:
         missing = [name for name in ("simple", "moderate", "complex") if name not in pools]

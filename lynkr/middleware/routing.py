@@ -1,18 +1,20 @@
 """Routing: chooses the provider pool for a request and writes it into the request context.
 
-Rules, first match wins:
-1. `pool_header` (default `x-lynkr-pool`) names a pool directly;
-2. `tool_thresholds`: by how many tools the request carries, up to `simple`
-   → pool "simple", up to `moderate` → "moderate", more → "complex";
-3. `default_pool`.
+The decision itself is the pure function `routing_rules.decide` (header →
+rules → sticky session → tool thresholds → default; see that module). This
+middleware gathers its inputs, remembers each session's pool when
+`sticky_sessions` is on, and says what it chose: the context gets `pool` and
+`route_reason`, the response gets `x-lynkr-route: pool=…; rule=…; reason=…`.
 
-The decision and its reason go into the context (`pool`, `route_reason`) and
-the response header `x-lynkr-route`, so a user can see why a pool was chosen.
+A session that got a server error (5xx) is forgotten, so its next request is
+routed afresh instead of staying glued to a failing pool.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lynkr.asgi import (
@@ -23,14 +25,21 @@ from lynkr.asgi import (
     Scope,
     Send,
     get_context,
-    header,
     parsed_body,
     replay_receive,
     send_error,
 )
 from lynkr.errors import LynkrError
+from lynkr.middleware.routing_rules import (
+    RouteInput,
+    RoutingTable,
+    decide,
+    route_header,
+    rules_from_options,
+    session_id,
+)
 
-__all__ = ["RoutingMiddleware", "choose_pool"]
+__all__ = ["RoutingMiddleware", "SessionPools"]
 
 
 class RoutingMiddleware:
@@ -43,6 +52,10 @@ class RoutingMiddleware:
         default_pool: str | None = None,
         tool_thresholds: Mapping[str, int] | None = None,
         pool_header: str | None = "x-lynkr-pool",
+        rules: Sequence[Mapping[str, Any]] | None = None,
+        sticky_sessions: bool = False,
+        sticky_ttl_seconds: float = 3600,
+        sticky_max_sessions: int = 10000,
     ) -> None:
         if tool_thresholds is not None:
             missing = {"simple", "moderate"} - set(tool_thresholds)
@@ -54,18 +67,26 @@ class RoutingMiddleware:
             if tool_thresholds["moderate"] < tool_thresholds["simple"]:
                 raise ValueError("tool_thresholds.moderate must be at least tool_thresholds.simple")
         self.app = app
-        self.default_pool = default_pool
-        self.tool_thresholds = dict(tool_thresholds) if tool_thresholds else None
-        self.pool_header = pool_header.lower().encode("latin-1") if pool_header else None
+        self.table = RoutingTable(
+            default_pool=default_pool,
+            tool_thresholds=dict(tool_thresholds) if tool_thresholds else None,
+            pool_header=pool_header.lower() if pool_header else None,
+            rules=rules_from_options(rules or ()),
+            sticky_sessions=sticky_sessions,
+        )
+        # Shared across requests on purpose: which pool each session was routed to.
+        self.sessions = SessionPools(ttl=sticky_ttl_seconds, capacity=sticky_max_sessions)
+        self._needs_body = bool(rules or tool_thresholds or sticky_sessions)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         context = get_context(scope)
-        named = header(scope, self.pool_header) if self.pool_header else None
+        headers = _headers(scope)
+        named = self.table.pool_header and headers.get(self.table.pool_header)
         body: dict[str, Any] | None = None
-        if named is None and self.tool_thresholds is not None:
+        if self._needs_body and not named:
             try:
                 body = await parsed_body(scope, receive)
             except ClientDisconnected:
@@ -74,42 +95,59 @@ class RoutingMiddleware:
                 await send_error(send, error, request_id=context.request_id)
                 return
             receive = replay_receive(scope, receive)
-        pool, reason = choose_pool(
-            named_pool=named,
-            tools=(body or {}).get("tools"),
-            tool_thresholds=self.tool_thresholds,
-            default_pool=self.default_pool,
-        )
-        context.pool, context.route_reason = pool, reason
-        await self.app(scope, receive, _with_route_header(send, pool, reason))
+        session = session_id(headers, body) if self.table.sticky_sessions else None
+        context.session_id = context.session_id or session
+        sticky = self.sessions.get(session) if session else None
+        decision = decide(self.table, RouteInput(headers, body, sticky_pool=sticky))
+        context.pool, context.route_reason = decision.pool, decision.rule
+        if session and decision.pool:
+            self.sessions.put(session, decision.pool)
+        await self.app(scope, receive, self._observe(send, route_header(decision), session))
+
+    def _observe(self, send: Send, route: str, session: str | None) -> Send:
+        value = route.encode("latin-1", "replace")
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-lynkr-route", value)]
+                if session and message["status"] >= 500:
+                    self.sessions.forget(session)
+            await send(message)
+
+        return wrapped
 
 
-def choose_pool(
-    *,
-    named_pool: str | None,
-    tools: Any,
-    tool_thresholds: Mapping[str, int] | None,
-    default_pool: str | None,
-) -> tuple[str | None, str]:
-    """The pool for a request and the reason, as plain data (no I/O)."""
-    if named_pool:
-        return named_pool.strip(), "header"
-    if tool_thresholds is not None:
-        count = len(tools) if isinstance(tools, list) else 0
-        if count <= tool_thresholds["simple"]:
-            return "simple", f"tools={count}<={tool_thresholds['simple']}"
-        if count <= tool_thresholds["moderate"]:
-            return "moderate", f"tools={count}<={tool_thresholds['moderate']}"
-        return "complex", f"tools={count}>{tool_thresholds['moderate']}"
-    return default_pool, "default"
+class SessionPools:
+    """Session id → pool, least recently used first out, entries expiring after `ttl` seconds."""
+
+    def __init__(self, *, ttl: float, capacity: int) -> None:
+        self.ttl = ttl
+        self.capacity = capacity
+        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def get(self, session: str) -> str | None:
+        entry = self._entries.get(session)
+        if entry is None:
+            return None
+        pool, stored = entry
+        if time.monotonic() - stored > self.ttl:
+            del self._entries[session]
+            return None
+        self._entries.move_to_end(session)
+        return pool
+
+    def put(self, session: str, pool: str) -> None:
+        self._entries[session] = (pool, time.monotonic())
+        self._entries.move_to_end(session)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def forget(self, session: str) -> None:
+        self._entries.pop(session, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
-def _with_route_header(send: Send, pool: str | None, reason: str) -> Send:
-    value = f"pool={pool or '-'}; rule={reason}".encode("latin-1")
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", []), (b"x-lynkr-route", value)]
-        await send(message)
-
-    return wrapped
+def _headers(scope: Scope) -> dict[str, str]:
+    return {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
