@@ -28,7 +28,7 @@ _WATCHED = re.compile(rb"event: ?(message_stop|error)[\r\n]")
 # Longest match with its line break, minus one: the bytes of one that can
 # precede a chunk boundary.
 _TAIL = len(b"\nevent: message_stop\n") - 1
-_SLICE = 4096
+_BLANK_LINES = (b"\n\n", b"\r\n\r\n", b"\r\r")
 
 
 class AnthropicStreamRelay:
@@ -55,10 +55,12 @@ class AnthropicStreamRelay:
         if self._decoder is None:
             return chunk
         self._held += chunk
-        # Decode in slices so a big first chunk (a whole buffered response) is
-        # parsed only as far as its first event; the rest stays in `_held`.
-        for at in range(0, len(chunk), _SLICE):
-            events = self._decoder.feed(chunk[at : at + _SLICE])
+        # Decode only as far as the first blank line, so a big first chunk (a
+        # whole buffered response) is not parsed event by event; the rest stays
+        # in `_held` and goes out untouched.
+        end = _first_blank_line_end(chunk)
+        for piece in (chunk[:end], chunk[end:]) if end else (chunk,):
+            events = self._decoder.feed(piece)
             if events:
                 return self._release(events)
         return b""
@@ -113,3 +115,9 @@ class AnthropicStreamRelay:
                     self.completed = True
                 else:
                     self.errored = True
+
+
+def _first_blank_line_end(chunk: bytes) -> int:
+    """Where the first frame-ending blank line of `chunk` ends (0 when there is none)."""
+    ends = [at + len(mark) for mark in _BLANK_LINES if (at := chunk.find(mark)) >= 0]
+    return min(ends) if ends else 0
