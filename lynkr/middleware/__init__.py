@@ -15,6 +15,7 @@ __all__ = ["MIDDLEWARE", "load_middleware"]
 MIDDLEWARE: dict[str, str] = {
     "shedding": "lynkr.middleware.shedding:SheddingMiddleware",
     "auth": "lynkr.middleware.auth:AuthMiddleware",
+    "openai_compat": "lynkr.middleware.openai_compat:OpenAICompatMiddleware",
     "validation": "lynkr.middleware.validation:ValidationMiddleware",
     "cache": "lynkr.middleware.cache:CacheMiddleware",
     "policy": "lynkr.middleware.policy:PolicyMiddleware",
