@@ -73,6 +73,8 @@ class RequestContext:
     route_reason: str | None = None
     provider: str | None = None
     cache_key: str | None = None
+    # The failover middleware's plan for this request (breakers, deadline, retries).
+    failover: Any = None
     timings: dict[str, float] = field(default_factory=dict)
 
 

@@ -9,6 +9,7 @@ Exception tree:
     LynkrError                     500  api_error
     ├── ClientError                400  invalid_request_error   (the request is wrong)
     │   ├── AuthenticationError    401  authentication_error
+    │   ├── BillingError           402  billing_error
     │   ├── PermissionDenied       403  permission_error
     │   ├── NotFound               404  not_found_error
     │   ├── RequestTooLarge        413  request_too_large
@@ -35,6 +36,7 @@ import orjson
 
 __all__ = [
     "AuthenticationError",
+    "BillingError",
     "ClientError",
     "ConfigError",
     "ConfigIssue",
@@ -90,6 +92,11 @@ class ClientError(LynkrError):
 class AuthenticationError(ClientError):
     status_code = 401
     error_type = "authentication_error"
+
+
+class BillingError(ClientError):
+    status_code = 402
+    error_type = "billing_error"
 
 
 class PermissionDenied(ClientError):

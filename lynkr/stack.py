@@ -24,6 +24,7 @@ from lynkr.providers.anthropic import AnthropicProvider
 from lynkr.providers.anthropic import Flavour as AnthropicFlavour
 from lynkr.providers.base import Provider
 from lynkr.providers.http import Timeouts
+from lynkr.providers.pool import ProviderPool
 
 __all__ = ["LynkrApp", "build_app", "build_provider", "routing_options", "served_app"]
 
@@ -111,9 +112,16 @@ def build_app(config: Config) -> LynkrApp:
     if issues:
         raise ConfigError(issues)
     holder: dict[str, LynkrApp] = {}
+    pools = {
+        name: ProviderPool(
+            name,
+            [providers[member] for member in pool.providers],
+            [providers[member] for member in pool.fallback],
+        )
+        for name, pool in config.pools.items()
+    }
     agent = AgentApp(
-        providers=providers,
-        pools={name: pool.providers for name, pool in config.pools.items()},
+        pools=pools,
         default_pool=config.routing.get("default_pool"),
         models=[ModelInfo(m.id, m.display_name) for m in config.models],
         context_windows={

@@ -290,3 +290,44 @@ def closed_port() -> int:
 @pytest.fixture(name="lynkr_config")
 def lynkr_config_fixture() -> Callable[..., dict[str, Any]]:
     return lynkr_config
+
+
+# --------------------------------------------------------------------------- translated upstreams
+#
+# ``openai_fake`` / ``ollama_fake``: the session's `FakeOpenAI` (tests/fakes/openai_upstream.py)
+# and `FakeOllama` (tests/fakes/ollama_upstream.py), reset for the test like ``fake``. Point a
+# provider at them with ``base_url: f"{openai_fake.url}/v1"`` (or the dialect's own shape:
+# ``/api/v1`` for OpenRouter, the bare URL for Azure, Databricks, llama.cpp and Ollama) and
+# pass that provider to ``lynkr_server(name, providers=..., pools=...)``.
+
+
+@pytest.fixture(scope="session")
+def openai_upstream() -> Iterator[Any]:
+    """The session's fake OpenAI-compatible upstream (not reset: prefer `openai_fake`)."""
+    from fakes.openai_upstream import FakeOpenAI
+
+    with FakeOpenAI() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def openai_fake(openai_upstream: Any) -> Any:
+    """The fake OpenAI upstream, reset for this test."""
+    openai_upstream.reset()
+    return openai_upstream
+
+
+@pytest.fixture(scope="session")
+def ollama_upstream() -> Iterator[Any]:
+    """The session's fake Ollama (not reset: prefer `ollama_fake`)."""
+    from fakes.ollama_upstream import FakeOllama
+
+    with FakeOllama() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def ollama_fake(ollama_upstream: Any) -> Any:
+    """The fake Ollama, reset for this test."""
+    ollama_upstream.reset()
+    return ollama_upstream

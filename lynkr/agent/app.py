@@ -42,7 +42,8 @@ from lynkr.asgi import (
 )
 from lynkr.errors import ClientError, LynkrError, NotFound
 from lynkr.protocol import estimate_input_tokens
-from lynkr.providers.base import MessagesRequest, Provider, ProviderResponse
+from lynkr.providers.base import MessagesRequest, ProviderResponse
+from lynkr.providers.pool import ProviderPool
 
 __all__ = ["AgentApp", "ModelInfo"]
 
@@ -69,8 +70,7 @@ class AgentApp:
     def __init__(
         self,
         *,
-        providers: Mapping[str, Provider],
-        pools: Mapping[str, Sequence[str]],
+        pools: Mapping[str, ProviderPool],
         default_pool: str | None = None,
         models: Sequence[ModelInfo] = (),
         context_windows: Mapping[str, int] | None = None,
@@ -79,17 +79,13 @@ class AgentApp:
     ) -> None:
         if not pools:
             raise ValueError("the agent needs at least one pool of providers")
-        for pool, members in pools.items():
-            unknown = [name for name in members if name not in providers]
-            if unknown or not members:
-                raise ValueError(f"pool '{pool}' names unknown or no providers: {unknown}")
         if default_pool is None and len(pools) == 1:
             default_pool = next(iter(pools))
         if default_pool is not None and default_pool not in pools:
             raise ValueError(f"default_pool '{default_pool}' is not one of the pools")
-        self.providers = providers
         self.pools = pools
         self.default_pool = default_pool
+        providers = {p.name: p for pool in pools.values() for p in pool.order}
         self.models = list(models) or [
             ModelInfo(p.model) for p in providers.values() if p.model is not None
         ]
@@ -135,13 +131,13 @@ class AgentApp:
     async def create_message(self, scope: Scope, receive: Receive, send: Send) -> None:
         context = get_context(scope)
         body = await parsed_body(scope, receive)
-        provider = self._provider_for(context.pool)
-        context.provider = provider.name
-        self._check_context_window(provider.name, body)
+        pool = self._pool_for(context.pool)
+        self._check_context_window(pool.first.name, body)
         request = _messages_request(scope, body, context.raw_body, context.body_changed)
 
         async def call() -> None:
-            async with provider.messages(request) as response:
+            async with pool.messages(request, context.failover) as (provider, response):
+                context.provider = provider.name
                 await _relay_response(scope, send, response, provider.name, self.ping_interval)
 
         await _cancel_on_disconnect(receive, call)
@@ -149,7 +145,7 @@ class AgentApp:
     async def count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
         context = get_context(scope)
         body = await parsed_body(scope, receive)
-        provider = self._provider_for(context.pool)
+        provider = self._pool_for(context.pool).first
         context.provider = provider.name
         request = _messages_request(scope, body, context.raw_body, context.body_changed)
         count = await provider.count_tokens(request)
@@ -166,7 +162,7 @@ class AgentApp:
         if estimate > window:
             raise ClientError(f"prompt is too long: {estimate} tokens > {window} maximum")
 
-    def _provider_for(self, pool: str | None) -> Provider:
+    def _pool_for(self, pool: str | None) -> ProviderPool:
         name = pool or self.default_pool
         if name is None:
             raise ClientError(
@@ -176,7 +172,7 @@ class AgentApp:
         if name not in self.pools:
             known = ", ".join(sorted(self.pools))
             raise ClientError(f"Unknown pool '{name}'. Configured pools: {known}.")
-        return self.providers[self.pools[name][0]]
+        return self.pools[name]
 
     # Models -------------------------------------------------------------------
 

@@ -1,15 +1,133 @@
-"""Circuit breaking, retries and fallback between providers: not active yet.
+"""Failover: circuit breakers, retries and fallback, under one deadline per request.
 
-`FailoverMiddleware` is registered under `failover` and passes every request
-through unchanged, so configs that name it load today. It takes no options yet.
+Two users of one pure breaker state machine (DESIGN.md §4a):
+
+- In lynkr's stack, this middleware builds a `FailoverPlan` per request — the
+  shared breaker registry, a fresh deadline, the retry rules — and publishes
+  it in the request context. The provider pool follows it for every upstream
+  call: providers in order, open breakers skipped, retries with backoff and
+  jitter, then the pool's fallback list, all before the first byte reaches
+  the client (see `lynkr.providers.pool`).
+- Mounted alone around any ASGI app, nothing consumes the plan, so the
+  middleware guards the app itself with a breaker per path: 5xx answers and
+  exceptions count as failures, and while the breaker is open requests get
+  `529 overloaded_error` (503 in the OpenAI shape on OpenAI paths) with
+  `retry-after`, without reaching the app.
+
+The breaker registry is shared state on purpose, built in `__init__`.
 """
 
 from __future__ import annotations
 
-from lynkr.middleware.passthrough import PassThroughMiddleware
+import math
+import time
+from collections.abc import Sequence
+
+from lynkr.asgi import ASGIApp, Message, Receive, Scope, Send, api_path, get_context, send_json
+from lynkr.errors import anthropic_error_body, openai_error_body
+from lynkr.resilience import BreakerRegistry, BreakerSettings, CircuitBreaker, Deadline
+from lynkr.resilience.plan import FailoverPlan, RetryPolicy
 
 __all__ = ["FailoverMiddleware"]
 
 
-class FailoverMiddleware(PassThroughMiddleware):
-    """Passes every request through (not active yet)."""
+class FailoverMiddleware:
+    """Publishes a failover plan per request; guards a plain app with per-path breakers."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        retries: int = 1,
+        count_429: bool = False,
+        backoff_base_seconds: float = 0.5,
+        backoff_cap_seconds: float = 8.0,
+        max_retry_after_seconds: float = 60.0,
+        deadline_seconds: float = 590.0,
+        window_seconds: int = 60,
+        minimum_calls: int = 10,
+        failure_rate_threshold: float = 0.5,
+        consecutive_failures: int = 5,
+        slow_call_seconds: float = 30.0,
+        slow_call_rate_threshold: float = 0.8,
+        open_seconds: float = 30.0,
+        max_open_seconds: float = 300.0,
+        half_open_max_calls: int = 1,
+        half_open_successes: int = 2,
+        openai_paths: Sequence[str] = ("/v1/chat/completions",),
+    ) -> None:
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {retries!r}")
+        if deadline_seconds <= 0:
+            raise ValueError(f"deadline_seconds must be positive, got {deadline_seconds!r}")
+        self.app = app
+        settings = BreakerSettings(
+            window_seconds=window_seconds,
+            minimum_calls=minimum_calls,
+            failure_rate_threshold=failure_rate_threshold,
+            consecutive_failures=consecutive_failures,
+            slow_call_seconds=slow_call_seconds,
+            slow_call_rate_threshold=slow_call_rate_threshold,
+            open_seconds=open_seconds,
+            max_open_seconds=max_open_seconds,
+            half_open_max_calls=half_open_max_calls,
+            half_open_successes=half_open_successes,
+        )
+        # Shared across requests on purpose: providers' and paths' health.
+        self.breakers = BreakerRegistry(settings)
+        self.path_breakers = BreakerRegistry(settings)
+        self.retry = RetryPolicy(
+            retries=retries,
+            count_429=count_429,
+            backoff_base=backoff_base_seconds,
+            backoff_cap=backoff_cap_seconds,
+            max_retry_after=max_retry_after_seconds,
+        )
+        self.deadline_seconds = deadline_seconds
+        self.openai_paths = tuple(openai_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        plan = FailoverPlan(self.breakers, Deadline(self.deadline_seconds), self.retry)
+        get_context(scope).failover = plan
+        path = api_path(scope["path"])
+        breaker = self.path_breakers.get(path)
+        if not breaker.allow():
+            await self._refuse(send, path, breaker)
+            return
+        started = time.monotonic()
+        status = 0
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        outcome = "ignore"
+        try:
+            await self.app(scope, receive, observe)
+            outcome = "failure" if status >= 500 else "success" if status else "ignore"
+        except Exception:
+            outcome = "failure"
+            raise
+        finally:
+            # The pool already judged each provider: do not count its answer again here.
+            breaker.record("ignore" if plan.used else outcome, time.monotonic() - started)  # type: ignore[arg-type]
+
+    async def _refuse(self, send: Send, path: str, breaker: CircuitBreaker) -> None:
+        wait = max(1, math.ceil(breaker.retry_after()))
+        message = (
+            f"{path} is failing and its circuit breaker is open; retry in {wait} s. "
+            "lynkr stops sending requests to a failing app for a while so it can recover."
+        )
+        headers = [(b"retry-after", str(wait).encode())]
+        if path in self.openai_paths:
+            await send_json(
+                send, 503, openai_error_body("overloaded_error", message), headers=headers
+            )
+        else:
+            body = anthropic_error_body("overloaded_error", message)
+            await send_json(send, 529, body, headers=headers)

@@ -5,8 +5,10 @@ rules, by the upstream's status:
 
 - 401/403: 502 `api_error` saying the *provider* refused lynkr's credential,
   so Claude Code does not tell its user to log in again;
+- 402: 402 `billing_error` (the provider account's credit, not the client's);
+- 408/504: 504 `timeout_error`;
 - 429: 429 `rate_limit_error`, `retry-after` kept;
-- 503/529: 529 `overloaded_error` (Claude Code retries these);
+- 502/503/529: 529 `overloaded_error` (the model is down or busy; Claude Code retries);
 - other 5xx: 502 `api_error`;
 - 404: 404 `not_found_error` naming provider and model;
 - 413: 413 `request_too_large`;
@@ -23,6 +25,7 @@ from typing import Any
 import orjson
 
 from lynkr.errors import (
+    BillingError,
     ClientError,
     LynkrError,
     NotFound,
@@ -30,6 +33,7 @@ from lynkr.errors import (
     UpstreamError,
     UpstreamOverloaded,
     UpstreamRateLimited,
+    UpstreamTimeout,
 )
 from lynkr.protocol import rewrite_context_overflow
 
@@ -57,9 +61,16 @@ def error_from_upstream(
             "in lynkr.yaml and the variable it reads.",
             provider=provider,
         )
+    if status == 402:
+        return BillingError(
+            f"provider '{provider}' refused the request for billing reasons (HTTP 402: "
+            f"{message}). Check the credit of the account behind providers.{provider}.api_key."
+        )
+    if status in (408, 504):
+        return UpstreamTimeout(said, provider=provider)
     if status == 429:
         return UpstreamRateLimited(said, provider=provider, headers=kept)
-    if status in (503, 529):
+    if status in (502, 503, 529):
         return UpstreamOverloaded(said, provider=provider, headers=kept)
     if status >= 500:
         return UpstreamError(said, provider=provider)

@@ -99,15 +99,23 @@ class OpenAIProvider(TranslatingProvider):
             answer,
             model=model,
             context_full_on_length=self.context_full_on_length,
-            requested_max_tokens=_int(request.body.get("max_tokens")),
+            requested_max_tokens=self._sent_max_tokens(request),
         )
 
     def stream_translator(self, request: MessagesRequest, model: str) -> OpenAIStreamTranslator:
         return OpenAIStreamTranslator(
             model=model,
             context_full_on_length=self.context_full_on_length,
-            requested_max_tokens=_int(request.body.get("max_tokens")),
+            requested_max_tokens=self._sent_max_tokens(request),
         )
+
+    def _sent_max_tokens(self, request: MessagesRequest) -> int | None:
+        """The max_tokens the upstream was sent: the client's, clamped to the model's cap."""
+        asked = _int(request.body.get("max_tokens"))
+        cap = self.dialect.max_output_tokens
+        if asked is None or cap is None:
+            return asked if asked is not None else cap
+        return min(asked, cap)
 
     def stream_reader(self) -> _SSEReader:
         return _SSEReader(self.name)

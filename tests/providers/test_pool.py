@@ -1,0 +1,186 @@
+"""The pool's failover rules, over scripted adapters and a fake clock (no sleeping for real)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from lynkr.errors import (
+    ClientError,
+    LynkrError,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamOverloaded,
+)
+from lynkr.providers.base import MessagesRequest, ProviderResponse
+from lynkr.providers.pool import ProviderPool
+from lynkr.resilience import BreakerRegistry, BreakerSettings, Deadline, FakeClock
+from lynkr.resilience.plan import FailoverPlan, RetryPolicy
+
+Step = LynkrError | bytes | Callable[[], AsyncIterator[bytes]]
+
+
+class Scripted:
+    """An adapter whose answers are scripted: an error to raise, or the bytes to stream."""
+
+    def __init__(self, name: str, *steps: Step) -> None:
+        self.name = name
+        self.model = f"{name}-model"
+        self.steps = list(steps)
+        self.bodies: list[dict[str, Any]] = []
+
+    async def open(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def count_tokens(self, request: MessagesRequest) -> int | None:
+        return None
+
+    @asynccontextmanager
+    async def messages(self, request: MessagesRequest) -> AsyncIterator[ProviderResponse]:
+        self.bodies.append(dict(request.body))
+        request.body["model"] = self.model  # adapters rewrite the body they are given
+        step = self.steps.pop(0)
+        if isinstance(step, LynkrError):
+            raise step
+        chunks = step() if callable(step) else _once(step)
+        yield ProviderResponse(True, chunks)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def plan(clock: FakeClock, *, retries: int = 1, deadline: float = 60) -> FailoverPlan:
+    settings = BreakerSettings(consecutive_failures=2, minimum_calls=10, open_seconds=30)
+    return FailoverPlan(
+        BreakerRegistry(settings, clock=clock),
+        Deadline(deadline, clock),
+        RetryPolicy(retries=retries, backoff_base=0.001, backoff_cap=0.001),
+        rng=random.Random(7),
+    )
+
+
+def request() -> MessagesRequest:
+    return MessagesRequest(body={"model": "claude-x", "messages": []}, raw=None)
+
+
+def call(pool: ProviderPool, failover: FailoverPlan | None) -> tuple[str, bytes]:
+    async def run() -> tuple[str, bytes]:
+        async with pool.messages(request(), failover) as (provider, response):
+            return provider.name, b"".join([c async for c in response.chunks])
+
+    return asyncio.run(run())
+
+
+def overloaded() -> UpstreamOverloaded:
+    return UpstreamOverloaded("provider 'a' answered HTTP 529: Overloaded", provider="a")
+
+
+def test_without_a_plan_only_the_first_provider_is_called() -> None:
+    a, b = Scripted("a", overloaded()), Scripted("b", b"ok")
+    with pytest.raises(UpstreamOverloaded):
+        call(ProviderPool("p", [a], [b]), None)
+    assert b.bodies == []
+
+
+def test_retry_then_fallback_each_with_the_original_body() -> None:
+    clock = FakeClock()
+    a, b = Scripted("a", overloaded(), overloaded()), Scripted("b", b"answer")
+    failover = plan(clock)
+    assert call(ProviderPool("p", [a], [b]), failover) == ("b", b"answer")
+    # Every attempt saw the client's body, not the one the previous adapter rewrote.
+    assert [body["model"] for body in a.bodies + b.bodies] == ["claude-x"] * 3
+    assert failover.breakers.get("a").state == "open"  # two failures in a row
+    assert failover.breakers.get("b").state == "closed"
+    assert failover.used
+
+
+def test_a_refused_connection_is_not_retried() -> None:
+    refused = UpstreamConnectError("could not connect to provider 'a'", provider="a")
+    a, b = Scripted("a", refused, b"never"), Scripted("b", b"fallback")
+    assert call(ProviderPool("p", [a, b]), plan(FakeClock())) == ("b", b"fallback")
+    assert len(a.bodies) == 1
+
+
+def test_an_error_the_request_caused_is_returned_at_once() -> None:
+    a, b = Scripted("a", ClientError("max_tokens: too large")), Scripted("b", b"never")
+    with pytest.raises(ClientError, match="max_tokens"):
+        call(ProviderPool("p", [a], [b]), plan(FakeClock()))
+    assert b.bodies == []
+
+
+def test_open_breakers_are_skipped_without_io_and_answer_529() -> None:
+    clock = FakeClock()
+    failover = plan(clock)
+    for name in ("a", "b"):
+        breaker = failover.breakers.get(name)
+        for _ in range(2):
+            assert breaker.allow()
+            breaker.record_failure(0.1)
+    a, b = Scripted("a", b"x"), Scripted("b", b"y")
+    clock.advance(10)
+    with pytest.raises(UpstreamOverloaded) as caught:
+        call(ProviderPool("complex", [a], [b]), failover)
+    error = caught.value
+    assert error.status_code == 529
+    assert error.headers == {"retry-after": "20"}
+    assert "pool 'complex'" in error.message
+    assert "a: circuit open (next try in 20 s)" in error.message
+    assert a.bodies == b.bodies == []
+
+
+def test_one_provider_failing_keeps_its_own_error() -> None:
+    credential = UpstreamError("provider 'a' refused lynkr's credential (HTTP 401)", provider="a")
+    a = Scripted("a", credential, credential)
+    with pytest.raises(UpstreamError) as caught:
+        call(ProviderPool("p", [a]), plan(FakeClock()))
+    assert caught.value.status_code == 502
+    assert "refused lynkr's credential" in caught.value.message
+    assert "pool 'p': a: 502 api_error; a: 502 api_error" in caught.value.message
+
+
+def test_an_expired_deadline_stops_failing_over() -> None:
+    clock = FakeClock()
+    failover = plan(clock, deadline=5)
+    clock.advance(6)
+    a = Scripted("a", b"x")
+    with pytest.raises(UpstreamOverloaded, match="deadline passed"):
+        call(ProviderPool("p", [a]), failover)
+
+
+def test_a_stream_cut_after_commit_counts_as_a_failure_and_is_not_retried() -> None:
+    async def cut() -> AsyncIterator[bytes]:
+        yield b"event: message_start\n\n"
+        raise UpstreamError("provider 'a' closed the connection", provider="a")
+
+    clock = FakeClock()
+    failover = plan(clock)
+    a, b = Scripted("a", cut), Scripted("b", b"never")
+    with pytest.raises(UpstreamError, match="closed the connection"):
+        call(ProviderPool("p", [a], [b]), failover)
+    assert b.bodies == []
+    assert failover.breakers.get("a").snapshot()["consecutive_failures"] == 1
+
+
+def test_an_answer_never_read_still_settles_the_breaker() -> None:
+    clock = FakeClock()
+    failover = plan(clock)
+    breaker = failover.breakers.get("a")
+    for _ in range(2):
+        breaker.allow()
+        breaker.record_failure(0.1)
+    clock.advance(31)  # half-open: one trial call allowed
+    a = Scripted("a", b"unread")
+
+    async def run() -> None:
+        async with ProviderPool("p", [a]).messages(request(), failover):
+            pass  # the client went away before anything was relayed
+
+    asyncio.run(run())
+    assert breaker.allow()  # the trial slot was given back
