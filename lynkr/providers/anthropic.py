@@ -25,7 +25,7 @@ from lynkr.protocol import (
     rewrite_model_in_message,
 )
 from lynkr.providers.base import MessagesRequest, ProviderResponse
-from lynkr.providers.errors import error_from_upstream
+from lynkr.providers.errors import error_from_upstream, error_in_ok_body
 from lynkr.providers.http import Timeouts, UpstreamClient, UpstreamResponse, forwarded_headers
 
 __all__ = ["AnthropicProvider"]
@@ -86,24 +86,20 @@ class AnthropicProvider:
     @asynccontextmanager
     async def messages(self, request: MessagesRequest) -> AsyncIterator[ProviderResponse]:
         client_model = request.body.get("model")
-        headers, content = self._prepare(request)
+        sent_headers, content = self._prepare(request)
         async with self.client.stream(
-            "POST", self.messages_url, headers=headers, content=content
+            "POST", self.messages_url, headers=sent_headers, content=content
         ) as response:
             if response.status >= 300:
                 raise await self._error(response)
             rename = client_model if isinstance(client_model, str) and self.model else None
+            kept = forwarded_headers(response, _FORWARDED, _FORWARDED_PREFIX)
             if request.stream:
-                chunks = _relay(response, rename, self.name)
-                yield ProviderResponse(
-                    True, chunks, forwarded_headers(response, _FORWARDED, _FORWARDED_PREFIX)
-                )
-            else:
-                yield ProviderResponse(
-                    False,
-                    _whole(response, rename),
-                    forwarded_headers(response, _FORWARDED, _FORWARDED_PREFIX),
-                )
+                yield ProviderResponse(True, _relay(response, rename, self.name), kept)
+                return
+            # Read whole before answering, so a malformed answer can still fail over.
+            body = await self._whole(response, rename)
+            yield ProviderResponse(False, _once(body), kept)
 
     async def count_tokens(self, request: MessagesRequest) -> int | None:
         if self.count_mode == "local":
@@ -140,6 +136,24 @@ class AnthropicProvider:
         if betas:
             headers["anthropic-beta"] = ",".join(betas)
         return headers, content
+
+    async def _whole(self, response: UpstreamResponse, model: str | None) -> bytes:
+        """A non-streaming answer checked to be a message, with the model renamed back."""
+        body = await response.read()
+        try:
+            message: Any = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(
+                f"provider '{self.name}' answered with a body that is not JSON",
+                provider=self.name,
+            ) from exc
+        error = error_in_ok_body(message, provider=self.name)
+        if error is not None:
+            raise error
+        if model is None:
+            return body
+        rewrite_model_in_message(message, model)
+        return orjson.dumps(message)
 
     async def _error(self, response: UpstreamResponse) -> Exception:
         body = await response.read(limit=1024 * 1024)
@@ -192,15 +206,5 @@ async def _relay(
         )
 
 
-async def _whole(response: UpstreamResponse, model: str | None) -> AsyncIterator[bytes]:
-    """A non-streaming answer: one JSON message, model renamed back when needed."""
-    body = await response.read()
-    if model is not None:
-        try:
-            message: Any = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError("the provider answered with a body that is not JSON") from exc
-        if isinstance(message, dict):
-            rewrite_model_in_message(message, model)
-            body = orjson.dumps(message)
-    yield body
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data

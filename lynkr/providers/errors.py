@@ -37,7 +37,7 @@ from lynkr.errors import (
 )
 from lynkr.protocol import rewrite_context_overflow
 
-__all__ = ["error_from_upstream", "upstream_message"]
+__all__ = ["error_from_upstream", "error_in_ok_body", "upstream_message"]
 
 _MAX_MESSAGE = 2000
 
@@ -110,3 +110,23 @@ def _find_message(parsed: Any) -> str | None:
             if isinstance(parsed.get(key), str):
                 return str(parsed[key])
     return None
+
+
+def error_in_ok_body(answer: Any, *, provider: str) -> LynkrError | None:
+    """An error some upstreams put in a 200 answer (`{"type": "error"}`, `{"error": ...}`)."""
+    if not isinstance(answer, dict):
+        return UpstreamError(
+            f"provider '{provider}' answered 200 with JSON that is not an object",
+            provider=provider,
+        )
+    error = answer.get("error")
+    if answer.get("type") != "error" and not (error and "choices" not in answer):
+        return None
+    message = _find_message(answer) or "no message"
+    kind = error.get("type") if isinstance(error, dict) else None
+    said = f"provider '{provider}' answered 200 with an error: {message}"
+    if kind == "overloaded_error":
+        return UpstreamOverloaded(said, provider=provider)
+    if kind == "rate_limit_error":
+        return UpstreamRateLimited(said, provider=provider)
+    return UpstreamError(said, provider=provider)

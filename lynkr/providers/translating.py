@@ -19,7 +19,7 @@ import orjson
 from lynkr.errors import UpstreamError
 from lynkr.protocol.server_tools import local_server_tool_answer
 from lynkr.providers.base import MessagesRequest, ProviderResponse
-from lynkr.providers.errors import error_from_upstream
+from lynkr.providers.errors import error_from_upstream, error_in_ok_body
 from lynkr.providers.http import UpstreamClient, UpstreamResponse, forwarded_headers
 from lynkr.providers.whole import repair_tool_calls, whole_message
 
@@ -139,9 +139,10 @@ class TranslatingProvider:
             answer = orjson.loads(await response.read())
         except orjson.JSONDecodeError as exc:
             raise self._bad_answer("a body that is not JSON") from exc
-        if not isinstance(answer, dict):
-            raise self._bad_answer("JSON that is not an object")
-        return answer
+        error = error_in_ok_body(answer, provider=self.name)
+        if error is not None:
+            raise error
+        return answer  # type: ignore[no-any-return]
 
     def _bad_answer(self, what: str) -> UpstreamError:
         return UpstreamError(f"provider '{self.name}' answered with {what}", provider=self.name)
