@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("lynkr.protocol.openai_request", reason="translation modules not built yet")
-
-from lynkr.providers.openai import chat_completions_url  # noqa: E402
+from lynkr.providers.openai import chat_completions_url
 
 
 @pytest.mark.parametrize(
