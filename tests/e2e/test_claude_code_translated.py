@@ -49,10 +49,21 @@ def cc_lynkr(lynkr_server: Callable[..., Any], openai_upstream: Any, ollama_upst
             "num_ctx": 65536,
         },
     }
+    base = openai_upstream.url
+    dialects = {
+        "azure": {"type": "azure-openai", "base_url": base, "deployment": OPENAI_MODEL,
+                  "api_version": "2024-10-21"},
+        "openrouter": {"type": "openrouter", "base_url": f"{base}/api/v1", "model": OPENAI_MODEL},
+        "databricks": {"type": "databricks", "format": "openai", "base_url": base,
+                       "endpoint": OPENAI_MODEL},
+        "llamacpp": {"type": "llamacpp", "base_url": base, "model": OPENAI_MODEL},
+    }  # fmt: skip
+    for name, dialect in dialects.items():
+        providers[name] = {**dialect, "api_key": UPSTREAM_KEY, "max_output_tokens": 4096}
     return lynkr_server(
         "cc-translated",
         providers=providers,
-        pools={"openai": {"providers": ["openai"]}, "ollama": {"providers": ["ollama"]}},
+        pools={name: {"providers": [name]} for name in providers},
         default_pool="openai",
     )
 
@@ -77,14 +88,28 @@ def content_text(message: dict[str, Any]) -> str:
     return str(content)
 
 
-def assert_openai_requests(fake: Any) -> None:
+# Where each dialect's requests land on the fake, and how it carries the key (B.2, B.7-B.9).
+DIALECT_PATHS = {
+    "openai": "/v1/chat/completions",
+    "azure": f"/openai/deployments/{OPENAI_MODEL}/chat/completions",
+    "openrouter": "/api/v1/chat/completions",
+    "databricks": "/serving-endpoints/chat/completions",
+    "llamacpp": "/v1/chat/completions",
+}
+
+
+def assert_openai_requests(fake: Any, dialect: str = "openai") -> None:
     for record in fake.chat_requests():
-        assert record.path == "/v1/chat/completions"
-        assert record.header("authorization") == f"Bearer {UPSTREAM_KEY}", record.headers
+        assert record.path == DIALECT_PATHS[dialect]
+        if dialect == "azure":
+            assert record.header("api-key") == UPSTREAM_KEY, record.headers
+            assert record.header("authorization") is None
+        else:
+            assert record.header("authorization") == f"Bearer {UPSTREAM_KEY}", record.headers
         assert record.header("x-api-key") is None
         assert all("dummy" not in value for value in record.headers.values())
         body = record.body
-        assert body["model"] == OPENAI_MODEL
+        assert body.get("model", OPENAI_MODEL) == OPENAI_MODEL  # Azure classic: in the URL
         assert body.get("max_tokens", body.get("max_completion_tokens")) <= 4096
         roles = [m["role"] for m in body["messages"]]
         assert roles[0] == "system" and "system" not in roles[1:], roles  # A.6 #1, case 3
@@ -136,9 +161,13 @@ def test_bash_round_trip_through_openai(
     assert_openai_requests(openai_fake)
 
 
-def test_parallel_tools_through_openai(
-    claude_bin: Path, openai_fake: Any, cc_lynkr: Any, tmp_path: Path
+@pytest.mark.parametrize("dialect", list(DIALECT_PATHS))
+def test_parallel_tools_through_each_openai_dialect(
+    claude_bin: Path, openai_fake: Any, cc_lynkr: Any, tmp_path: Path, dialect: str
 ) -> None:
+    """Done means (issue #3): a multi-tool task completes through every OpenAI dialect."""
+    flavour = {"azure": "azure", "openrouter": "openrouter", "llamacpp": "llamacpp"}
+    quirks = {"flavour": flavour[dialect]} if dialect in flavour else {}
     work = tmp_path / "work"
     work.mkdir()
     notes = work / "lynkr_notes.txt"
@@ -149,8 +178,9 @@ def test_parallel_tools_through_openai(
             oa.call("Read", {"file_path": str(notes)}, "call_p2"),
             preamble="Doing both at once.",
             interleave=True,
+            **quirks,
         ),
-        oa.text("Both tools worked. Done."),
+        oa.text("Both tools worked. Done.", **quirks),
     )
     openai_fake.default = oa.text("unexpected extra request")
     done, result = run_claude(
@@ -161,6 +191,7 @@ def test_parallel_tools_through_openai(
         "--allowedTools",
         "Bash",
         "Read",
+        extra_env={"ANTHROPIC_CUSTOM_HEADERS": f"x-lynkr-pool: {dialect}"},
     )
     assert done.returncode == 0, describe(done, openai_fake)
     assert "Done." in result.get("result", ""), describe(done, openai_fake)
@@ -173,7 +204,7 @@ def test_parallel_tools_through_openai(
     assert [m["tool_call_id"] for m in results] == ["call_p1", "call_p2"], results
     assert "LYNKR_PAR_A" in content_text(results[0]), results
     assert "LYNKR_READ_OK" in content_text(results[1]), results
-    assert_openai_requests(openai_fake)
+    assert_openai_requests(openai_fake, dialect)
 
 
 def test_mid_stream_error_falls_back_to_non_streaming(
