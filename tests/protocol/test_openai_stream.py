@@ -1,0 +1,107 @@
+"""OpenAI SSE → Anthropic SSE translation (openai_stream.py, PROTOCOL.md B.5, cases 29–39)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lynkr.protocol.openai_stream import OpenAIStreamTranslator
+
+from ._golden import cases, load
+from ._openai import events, normalise, translate
+
+
+@pytest.mark.parametrize("case", cases("openai/stream.json"))
+def test_golden(case: dict[str, Any]) -> None:
+    out, translator = translate([case["upstream"].encode()], **case["options"])
+    expected = case["expected"]
+    assert normalise(events(out)) == expected["events"]
+    assert (translator.completed, translator.errored) == (
+        expected["completed"],
+        expected["errored"],
+    )
+
+
+@pytest.mark.parametrize("case", cases("openai/stream.json"))
+def test_blocks_are_sequential(case: dict[str, Any]) -> None:
+    """A.7 #6 / case 31: start i, deltas i, stop i, then start i+1; indexes count from 0."""
+    out, _ = translate([case["upstream"].encode()], **case["options"])
+    open_index, next_index = None, 0
+    for payload in events(out):
+        kind = payload["type"]
+        if kind == "content_block_start":
+            assert open_index is None and payload["index"] == next_index
+            open_index, next_index = next_index, next_index + 1
+        elif kind in ("content_block_delta", "content_block_stop"):
+            assert payload["index"] == open_index
+            if kind == "content_block_stop":
+                open_index = None
+        elif kind in ("message_delta", "error"):
+            assert open_index is None or kind == "error"
+
+
+def test_noise_split_at_every_offset() -> None:
+    """Case 38 with the upstream bytes cut anywhere, even inside a `\\r\\n`."""
+    case = next(c for c in load("openai/stream.json") if c["case"] == 38)
+    stream = case["upstream"].encode()
+    whole, _ = translate([stream], **case["options"])
+    for offset in range(len(stream) + 1):
+        again, _ = translate([stream[:offset], stream[offset:]], **case["options"])
+        assert again == whole, offset
+
+
+def test_keep_alive_before_the_first_token() -> None:
+    """Case 39: message_start and a ping go out at once; the adapter pings while it waits."""
+    translator = OpenAIStreamTranslator(model="claude-x", message_id="msg_test")
+    head = translator.start()
+    assert [p["type"] for p in events(head)] == ["message_start", "ping"]
+    silence = translator.ping() + translator.ping()
+    assert [p["type"] for p in events(silence)] == ["ping", "ping"]
+    rest = translator.feed({"choices": [{"index": 0, "delta": {"content": "hi"}}]})
+    rest += translator.finish(done=True)
+    kinds = [p["type"] for p in events(head + silence + rest)]
+    assert kinds[:4] == ["message_start", "ping", "ping", "ping"]
+    assert kinds[-1] == "message_stop"
+
+
+def test_start_is_sent_once_even_when_the_adapter_skips_it() -> None:
+    translator = OpenAIStreamTranslator(model="m", message_id="msg_1")
+    out = translator.feed({"choices": [{"index": 0, "delta": {"content": "a"}}]})
+    assert [p["type"] for p in events(out)][:2] == ["message_start", "ping"]
+    assert translator.start() == b""
+
+
+def test_nothing_after_the_end() -> None:
+    translator = OpenAIStreamTranslator(model="m")
+    translator.start()
+    assert translator.finish(done=True)
+    assert translator.completed
+    chunk = {"choices": [{"index": 0, "delta": {"content": "late"}}]}
+    assert translator.feed(chunk) == translator.finish(done=True) == b""
+    assert translator.fail("late") == translator.ping() == b""
+
+
+def test_fail_sends_the_given_error_type() -> None:
+    translator = OpenAIStreamTranslator(model="m")
+    translator.start()
+    translator.feed({"choices": [{"index": 0, "delta": {"content": "a"}}]})
+    payloads = events(translator.fail("upstream timed out", "timeout_error"))
+    assert payloads == [
+        {"type": "error", "error": {"type": "timeout_error", "message": "upstream timed out"}}
+    ]
+    assert translator.errored and not translator.completed
+    assert translator.finish(done=True) == b""
+
+
+def test_other_choices_are_ignored() -> None:
+    out, _ = translate(
+        [
+            b'data: {"choices":[{"index":1,"delta":{"content":"other"}}]}\n\n'
+            b'data: {"choices":[{"index":0,"delta":{"content":"mine"},"finish_reason":"stop"}]}\n\n'
+            b"data: [DONE]\n\n"
+        ],
+        model="m",
+    )
+    texts = [p["delta"]["text"] for p in events(out) if p["type"] == "content_block_delta"]
+    assert texts == ["mine"]
