@@ -1,4 +1,4 @@
-"""Routing: golden decisions of the pure rules, the explain format, and the middleware around them."""
+"""Routing: golden decisions of the pure rules, the explain format, and the middleware."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def test_explain_format_is_stable() -> None:
     estimate = decision.facts["estimated_input_tokens"]
     assert explain(decision) == "\n".join(
         [
-            f"request: model=claude-opus-4-8 tools=24 thinking=off estimated_input_tokens={estimate}",
+            "request: model=claude-opus-4-8 tools=24 thinking=off "
+            f"estimated_input_tokens={estimate}",
             "  header                   no    x-lynkr-pool absent",
             f"  rule long-context        no    estimated_input_tokens={estimate}<50000",
             "  rule background          no    model 'claude-opus-4-8' matches none of "
