@@ -24,7 +24,7 @@ from lynkr.providers.anthropic import AnthropicProvider
 from lynkr.providers.anthropic import Flavour as AnthropicFlavour
 from lynkr.providers.base import Provider
 from lynkr.providers.http import Timeouts
-from lynkr.providers.pool import ProviderPool
+from lynkr.providers.pool import ProviderPool, Strategy
 
 __all__ = ["LynkrApp", "build_app", "build_provider", "routing_options", "served_app"]
 
@@ -117,6 +117,8 @@ def build_app(config: Config) -> LynkrApp:
             name,
             [providers[member] for member in pool.providers],
             [providers[member] for member in pool.fallback],
+            strategy=cast(Strategy, pool.strategy),
+            weights=pool.weights,
         )
         for name, pool in config.pools.items()
     }

@@ -98,6 +98,8 @@ class PoolConfig:
     name: str
     providers: tuple[str, ...]
     fallback: tuple[str, ...]
+    strategy: str = "ordered"
+    weights: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +249,22 @@ def _pool(
                         + ", ".join(sorted(providers)),
                     )
                 )
-    return PoolConfig(name, tuple(raw["providers"]), tuple(raw.get("fallback", [])))
+    for member in raw.get("weights", {}):
+        if member not in raw["providers"]:
+            issues.append(
+                locate(
+                    ("pools", name, "weights", member),
+                    f"'{member}' is not one of this pool's providers: "
+                    + ", ".join(raw["providers"]),
+                )
+            )
+    return PoolConfig(
+        name,
+        tuple(raw["providers"]),
+        tuple(raw.get("fallback", [])),
+        strategy=raw.get("strategy", "ordered"),
+        weights=dict(raw.get("weights", {})),
+    )
 
 
 def _check_routing(

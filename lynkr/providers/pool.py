@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import orjson
 
@@ -53,36 +55,87 @@ class _Tried:
     what: str
 
 
-class ProviderPool:
-    """The providers of one pool, in order of preference, then its fallback list."""
+Strategy = Literal["ordered", "round_robin", "least_busy", "weighted"]
 
-    def __init__(self, name: str, members: Sequence[Provider], fallback: Sequence[Provider] = ()):
+
+class ProviderPool:
+    """The providers of one pool, in the order its strategy gives, then its fallback list.
+
+    Strategies, for the pool's `providers` (the fallback list always keeps its order):
+    `ordered` (the default: the first is preferred, which keeps a session's prompt
+    cache on one provider), `round_robin` (each call starts one further along),
+    `least_busy` (fewest answers in flight first) and `weighted` (a random order
+    drawn by `weights`, heavier first more often).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        members: Sequence[Provider],
+        fallback: Sequence[Provider] = (),
+        *,
+        strategy: Strategy = "ordered",
+        weights: Mapping[str, float] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         if not members:
             raise ValueError(f"pool '{name}' needs at least one provider")
         self.name = name
+        self.strategy = strategy
+        self.members = list(members)
         # A provider named in both lists is tried once, at its first place.
-        by_name: dict[str, Provider] = {}
-        for provider in (*members, *fallback):
-            by_name.setdefault(provider.name, provider)
-        self.order = list(by_name.values())
+        names = {p.name for p in members}
+        self.fallback = [p for p in dict.fromkeys(fallback) if p.name not in names]
+        self.weights = {p.name: float((weights or {}).get(p.name, 1.0)) for p in members}
+        self.in_flight = dict.fromkeys(names, 0)
+        self._turn = 0
+        self._rng = rng or random.Random()
 
     @property
     def first(self) -> Provider:
-        return self.order[0]
+        return self.members[0]
+
+    @property
+    def order(self) -> list[Provider]:
+        """Every provider of the pool, in configured order (for listings)."""
+        return [*self.members, *self.fallback]
+
+    def candidates(self) -> list[Provider]:
+        """This call's order of providers to try."""
+        members = self.members
+        if self.strategy == "round_robin":
+            start = self._turn % len(members)
+            self._turn += 1
+            members = members[start:] + members[:start]
+        elif self.strategy == "least_busy":
+            members = sorted(members, key=lambda p: self.in_flight.get(p.name, 0))
+        elif self.strategy == "weighted":
+            members = _weighted_order(members, self.weights, self._rng)
+        return [*members, *self.fallback]
 
     @asynccontextmanager
     async def messages(
         self, request: MessagesRequest, plan: FailoverPlan | None = None
     ) -> AsyncIterator[tuple[Provider, ProviderResponse]]:
         """The answer of the first provider that gives one, and which provider that was."""
-        if plan is None:
-            async with self.first.messages(request) as response:
-                yield self.first, response
-            return
-        plan.used = True
         async with AsyncExitStack() as stack:
-            provider, response = await self._first_answer(request, plan, stack)
+            if plan is None:
+                provider = self.candidates()[0]
+                response = await stack.enter_async_context(provider.messages(request))
+                self._count(provider, stack)
+            else:
+                plan.used = True
+                provider, response = await self._first_answer(request, plan, stack)
             yield provider, response
+
+    def _count(self, provider: Provider, stack: AsyncExitStack) -> None:
+        """Count an answer in flight until its call ends (for `least_busy`)."""
+        if provider.name in self.in_flight:
+            self.in_flight[provider.name] += 1
+            stack.callback(self._done, provider.name)
+
+    def _done(self, name: str) -> None:
+        self.in_flight[name] -= 1
 
     async def _first_answer(
         self, request: MessagesRequest, plan: FailoverPlan, stack: AsyncExitStack
@@ -92,7 +145,7 @@ class ProviderPool:
         tried: list[_Tried] = []
         last_error: LynkrError | None = None
         attempts = 0
-        for provider in self.order:
+        for provider in self.candidates():
             breaker = plan.breakers.get(provider.name)
             for retry in range(plan.retry.retries + 1):
                 if plan.deadline.expired:
@@ -119,6 +172,7 @@ class ProviderPool:
                 # If the answer is never read (client gone first), the call still ends.
                 stack.callback(settle, "ignore")
                 response.chunks = _observed(response.chunks, settle)
+                self._count(provider, stack)
                 return provider, response
         raise self._exhausted(tried, last_error, plan)
 
@@ -136,6 +190,27 @@ class ProviderPool:
             f"Retry in {retry_after} s, or check the providers' status.",
             headers={"retry-after": str(retry_after)},
         )
+
+
+def _weighted_order(
+    members: Sequence[Provider], weights: Mapping[str, float], rng: random.Random
+) -> list[Provider]:
+    """A random order where each next provider is drawn in proportion to its weight."""
+    left = list(members)
+    order = []
+    while left:
+        total = sum(max(weights[p.name], 0.0) for p in left)
+        if total <= 0:
+            order += left
+            break
+        pick = rng.uniform(0, total)
+        for provider in left:
+            pick -= max(weights[provider.name], 0.0)
+            if pick <= 0:
+                break
+        order.append(provider)
+        left.remove(provider)
+    return order
 
 
 def _fresh(request: MessagesRequest, snapshot: bytes) -> MessagesRequest:

@@ -184,3 +184,51 @@ def test_an_answer_never_read_still_settles_the_breaker() -> None:
 
     asyncio.run(run())
     assert breaker.allow()  # the trial slot was given back
+
+
+def test_round_robin_starts_one_further_each_call() -> None:
+    a, b, c = (Scripted(n, *[b"ok"] * 3) for n in "abc")
+    pool = ProviderPool("p", [a, b, c], strategy="round_robin")
+    assert [call(pool, None)[0] for _ in range(4)] == ["a", "b", "c", "a"]
+
+
+def test_round_robin_fails_over_to_the_next_in_turn() -> None:
+    a, b = Scripted("a", b"ok", overloaded(), overloaded()), Scripted("b", b"ok", b"ok")
+    pool = ProviderPool("p", [a, b], strategy="round_robin")
+    failover = plan(FakeClock(), retries=0)
+    assert call(pool, failover)[0] == "a"
+    assert call(pool, failover)[0] == "b"
+    assert call(pool, failover)[0] == "b"  # a's turn: it fails, b answers
+
+
+def test_least_busy_prefers_the_provider_with_fewer_answers_in_flight() -> None:
+    a, b = Scripted("a", b"x", b"y"), Scripted("b", b"z")
+    pool = ProviderPool("p", [a, b], strategy="least_busy")
+
+    async def run() -> list[str]:
+        async with (
+            pool.messages(request(), None) as (first, _),
+            pool.messages(request(), None) as (second, _),
+        ):
+            chosen = [first.name, second.name]
+        assert pool.in_flight == {"a": 0, "b": 0}  # both calls ended
+        return chosen
+
+    assert asyncio.run(run()) == ["a", "b"]
+
+
+def test_weighted_order_follows_the_weights() -> None:
+    members = [Scripted("light"), Scripted("heavy")]
+    pool = ProviderPool(
+        "p", members, strategy="weighted", weights={"heavy": 9}, rng=random.Random(3)
+    )
+    firsts = [pool.candidates()[0].name for _ in range(400)]
+    assert 0.8 < firsts.count("heavy") / 400 < 0.97
+    assert {p.name for p in pool.candidates()} == {"light", "heavy"}
+
+
+def test_fallback_keeps_its_order_and_is_never_a_member_twice() -> None:
+    a, b, c = Scripted("a"), Scripted("b"), Scripted("c")
+    pool = ProviderPool("p", [a, b], [b, c], strategy="round_robin")
+    assert [p.name for p in pool.candidates()] == ["a", "b", "c"]
+    assert [p.name for p in pool.candidates()] == ["b", "a", "c"]
