@@ -75,6 +75,7 @@ class AnthropicProvider:
         self.fixed_headers = {"content-type": "application/json", **dict(headers or {})}
         if api_key:
             self.fixed_headers.update(auth_headers(flavour, api_key, auth_header))
+        self.secrets = (api_key,) if api_key else ()
         self.client = UpstreamClient(name=name, timeouts=timeouts or Timeouts())
 
     async def open(self) -> None:
@@ -158,7 +159,12 @@ class AnthropicProvider:
     async def _error(self, response: UpstreamResponse) -> Exception:
         body = await response.read(limit=1024 * 1024)
         return error_from_upstream(
-            response.status, body, response.headers, provider=self.name, model=self.model
+            response.status,
+            body,
+            response.headers,
+            provider=self.name,
+            model=self.model,
+            secrets=self.secrets,
         )
 
 

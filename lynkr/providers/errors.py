@@ -19,7 +19,8 @@ rules, by the upstream's status:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -37,7 +38,14 @@ from lynkr.errors import (
 )
 from lynkr.protocol import rewrite_context_overflow
 
-__all__ = ["error_from_upstream", "error_in_ok_body", "upstream_message"]
+__all__ = ["error_from_upstream", "error_in_ok_body", "redact", "upstream_message"]
+
+# Credential-shaped text an upstream might echo back (reliability-performance.md §5.2:
+# LiteLLM leaked keys through exception strings).
+_CREDENTIALS = re.compile(
+    r"(sk-(?:ant-)?[A-Za-z0-9_\-]{8,}|dapi[0-9a-fA-F]{16,}|(?i:bearer)\s+[^\s\"',]+"
+    r"|(?i:api[-_]?key|x-api-key|token|secret)[\"']?\s*[:=]\s*[\"']?[^\s\"',]{6,})"
+)
 
 _MAX_MESSAGE = 2000
 
@@ -49,9 +57,10 @@ def error_from_upstream(
     *,
     provider: str,
     model: str | None,
+    secrets: Sequence[str] = (),
 ) -> LynkrError:
-    """The lynkr error for an upstream's non-2xx answer."""
-    message = upstream_message(body) or f"HTTP {status} with no error message"
+    """The lynkr error for an upstream's non-2xx answer (credentials redacted from its text)."""
+    message = redact(upstream_message(body), secrets) or f"HTTP {status} with no error message"
     said = f"provider '{provider}' answered HTTP {status}: {message}"
     kept = {k: headers[k] for k in ("retry-after",) if k in headers}
     if status in (401, 403):
@@ -86,6 +95,14 @@ def error_from_upstream(
     if overflow is not None:
         return ClientError(overflow)
     return ClientError(message, status_code=status if 400 <= status < 500 else 400, headers=kept)
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """`text` with the given secrets and anything shaped like a credential replaced by ***."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _CREDENTIALS.sub("***", text)
 
 
 def upstream_message(body: bytes) -> str:

@@ -62,6 +62,7 @@ class OllamaProvider(TranslatingProvider):
         self.fixed_headers = {"content-type": "application/json", **dict(headers or {})}
         if api_key:
             self.fixed_headers["authorization"] = f"Bearer {api_key}"
+        self.secrets = (api_key,) if api_key else ()
         self.client = UpstreamClient(name=name, timeouts=timeouts or Timeouts())
 
     def translate_request(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any]:

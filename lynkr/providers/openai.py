@@ -83,6 +83,7 @@ class OpenAIProvider(TranslatingProvider):
                 self.fixed_headers["api-key"] = api_key
             else:
                 self.fixed_headers["authorization"] = f"Bearer {api_key}"
+        self.secrets = (api_key,) if api_key else ()
         self.client = UpstreamClient(name=name, timeouts=timeouts or Timeouts())
 
     def translate_request(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any]:

@@ -58,6 +58,8 @@ class TranslatingProvider:
     fixed_headers: dict[str, str]
     tool_text_repair: bool = False
     forwarded: tuple[str, ...] = ()
+    # The provider's credentials, redacted from any upstream text lynkr repeats.
+    secrets: tuple[str, ...] = ()
 
     async def open(self) -> None:
         await self.client.open()
@@ -150,5 +152,10 @@ class TranslatingProvider:
     async def _error(self, response: UpstreamResponse) -> Exception:
         body = await response.read(limit=1024 * 1024)
         return error_from_upstream(
-            response.status, body, response.headers, provider=self.name, model=self.model
+            response.status,
+            body,
+            response.headers,
+            provider=self.name,
+            model=self.model,
+            secrets=self.secrets,
         )

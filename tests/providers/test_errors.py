@@ -104,3 +104,27 @@ def test_llamacpp_overflow_numbers_come_from_beside_the_message() -> None:
         }
     )
     assert mapped(400, body).message == "prompt is too long: 40960 tokens > 32768 maximum"
+
+
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        "invalid x-api-key: sk-ant-api03-CANARYcanary0123456789",
+        "Incorrect API key provided: sk-proj-CANARY0123456789abcdef",
+        "token dapi0123456789abcdef0123456789abcdef is expired",
+        "Authorization: Bearer CANARY-token-value rejected",
+        'bad request {"api_key": "CANARY-value-123"}',
+        "the key MY-OWN-CANARY-SECRET is wrong",
+    ],
+)
+def test_credentials_an_upstream_echoes_are_redacted(echoed: str) -> None:
+    error = error_from_upstream(
+        401,
+        anthropic_error("authentication_error", echoed),
+        {},
+        provider="claude",
+        model="m",
+        secrets=("MY-OWN-CANARY-SECRET",),
+    )
+    assert "CANARY" not in error.message.upper().replace("***", "")
+    assert "***" in error.message
