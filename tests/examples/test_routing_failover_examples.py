@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def load(name: str) -> Any:
-    """A fresh copy of an example module (so each test starts with its own breakers)."""
-    spec = importlib.util.spec_from_file_location(f"lynkr_example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ._load import load_example
 
 
 def tools(n: int) -> list[dict[str, Any]]:
@@ -27,20 +16,20 @@ def tools(n: int) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("name", ["routing_starlette", "routing_fastapi"])
 def test_routing_examples_choose_by_tool_count(name: str) -> None:
-    client = TestClient(load(name).app)
+    client = TestClient(load_example(name).app)
     response = client.post("/v1/messages", json={"model": "claude-opus-4-8", "tools": tools(24)})
     assert response.json()["pool"] == "complex"
     assert response.headers["x-lynkr-route"].startswith("pool=complex; rule=tool_thresholds")
 
 
 def test_routing_starlette_rules() -> None:
-    client = TestClient(load("routing_starlette").app)
+    client = TestClient(load_example("routing_starlette").app)
     response = client.post("/v1/messages", json={"model": "claude-haiku-4-5", "tools": tools(24)})
     assert response.json() == {"pool": "simple", "rule": "background"}
 
 
 def test_routing_fastapi_sticky_sessions() -> None:
-    client = TestClient(load("routing_fastapi").app)
+    client = TestClient(load_example("routing_fastapi").app)
     session = {"x-claude-code-session-id": "abc"}
     first = client.post("/v1/messages", json={"model": "m", "tools": tools(24)}, headers=session)
     again = client.post("/v1/messages", json={"model": "m", "tools": []}, headers=session)
@@ -49,7 +38,7 @@ def test_routing_fastapi_sticky_sessions() -> None:
 
 
 def test_failover_starlette_opens_on_server_errors() -> None:
-    example = load("failover_starlette")
+    example = load_example("failover_starlette")
     client = TestClient(example.app)
     statuses = [client.post("/v1/messages", json={}).status_code for _ in range(4)]
     assert statuses == [502, 502, 502, 529]
@@ -59,7 +48,7 @@ def test_failover_starlette_opens_on_server_errors() -> None:
 
 
 def test_failover_fastapi_answers_openai_shape_while_open() -> None:
-    example = load("failover_fastapi")
+    example = load_example("failover_fastapi")
     client = TestClient(example.app, raise_server_exceptions=False)
     for _ in range(2):
         assert client.post("/v1/chat/completions", json={}).status_code == 500

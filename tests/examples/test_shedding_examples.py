@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -14,15 +11,7 @@ from starlette.testclient import TestClient
 from lynkr.middleware.shedding import SheddingMiddleware
 from lynkr.resilience import Slot
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"lynkr_example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ._load import load_example
 
 
 def shedding_of(app: Any) -> SheddingMiddleware:
@@ -45,7 +34,7 @@ def occupy(shedding: SheddingMiddleware) -> list[Slot]:
 
 @pytest.mark.parametrize("name", ["shedding_starlette", "shedding_fastapi"])
 def test_example_serves_and_sheds(name: str) -> None:
-    app = load(name).app
+    app = load_example(name).app
     with TestClient(app) as client:
         response = client.post("/v1/messages", json={"model": "m"})
         assert response.status_code == 200
@@ -66,7 +55,7 @@ def test_example_serves_and_sheds(name: str) -> None:
 
 
 def test_fastapi_example_sheds_openai_routes_with_503() -> None:
-    app = load("shedding_fastapi").app
+    app = load_example("shedding_fastapi").app
     with TestClient(app) as client:
         assert client.post("/v1/chat/completions", json={}).status_code == 200
         slots = occupy(shedding_of(app))

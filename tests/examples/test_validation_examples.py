@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 from starlette.testclient import TestClient
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from ._load import load_example
+
 GOOD = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
 NAMES = ["validation_starlette", "validation_fastapi"]
 
 
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"lynkr_example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(params=NAMES)
 def client(request: pytest.FixtureRequest) -> TestClient:
-    return TestClient(load(request.param).app)
+    return TestClient(load_example(request.param).app)
 
 
 def test_a_valid_request_reaches_the_app(client: TestClient) -> None:

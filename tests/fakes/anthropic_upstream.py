@@ -22,19 +22,23 @@ before the response ended (`wait_for_disconnects`).
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
-import copy
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
+from fakes._server import (
+    Cut,
+    FakeServer,
+    Raw,
+    Recorded,
+    Sleep,
+    pieces,
+    rechunk,
+    respond,
+    respond_json,
+)
 
 __all__ = [
     "CONTEXT_OVERFLOW_OPENAI_MESSAGE",
@@ -93,25 +97,6 @@ class Event:
 
     def encode(self) -> bytes:
         return f"event: {self.name}\ndata: {json.dumps(self.data)}\n\n".encode()
-
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    """Pause the response for `seconds` (the client's disconnect is still noticed)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Raw:
-    """Bytes sent as they are (malformed frames, comments...)."""
-
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Cut:
-    """Close the connection now, without ending the chunked body."""
 
 
 Step = Event | Sleep | Raw | Cut
@@ -204,17 +189,16 @@ def message_events(message: Mapping[str, Any], model: str) -> Iterator[Event]:
         kind = block["type"]
         if kind == "text":
             start: dict[str, Any] = {"type": "text", "text": ""}
-            deltas = [{"type": "text_delta", "text": piece} for piece in _pieces(block["text"])]
+            deltas = [{"type": "text_delta", "text": piece} for piece in pieces(block["text"])]
         elif kind == "tool_use":
             start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
             raw = json.dumps(block["input"])
             deltas = [{"type": "input_json_delta", "partial_json": ""}]
-            deltas += [{"type": "input_json_delta", "partial_json": p} for p in _pieces(raw, 9)]
+            deltas += [{"type": "input_json_delta", "partial_json": p} for p in pieces(raw, 9)]
         elif kind == "thinking":
             start = {"type": "thinking", "thinking": "", "signature": ""}
             deltas = [
-                {"type": "thinking_delta", "thinking": piece}
-                for piece in _pieces(block["thinking"])
+                {"type": "thinking_delta", "thinking": piece} for piece in pieces(block["thinking"])
             ]
             if block.get("signature"):
                 deltas.append({"type": "signature_delta", "signature": block["signature"]})
@@ -239,10 +223,6 @@ def message_events(message: Mapping[str, Any], model: str) -> Iterator[Event]:
         },
     )
     yield Event("message_stop", {"type": "message_stop"})
-
-
-def _pieces(text: str, size: int = 6) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 # The common scenarios.
@@ -377,356 +357,76 @@ def odd_chunks(
     return text(answer, chunk_sizes=sizes)
 
 
-# --------------------------------------------------------------------------- recording
-
-
-@dataclass(slots=True)
-class Recorded:
-    """One request the fake received."""
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
-    raw_headers: list[tuple[str, str]]
-    raw_body: bytes
-    body: Any  # parsed JSON, or None
-    scenario: str | None = None
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-    @property
-    def route(self) -> str:
-        """The path without its provider prefix: /v1/messages, /v1/messages/count_tokens..."""
-        index = self.path.find("/v1/")
-        return self.path[index:] if index >= 0 else self.path
-
-
 # --------------------------------------------------------------------------- the server
 
 
-class FakeAnthropic:
+class FakeAnthropic(FakeServer):
     """The fake upstream; use it as a context manager (`start` / `stop`)."""
 
+    kind = "fake-anthropic"
+    title = "fake Anthropic"
+
     def __init__(self, *, default: Scenario | None = None, count_tokens: bool = True) -> None:
-        self.default = default or text()
+        super().__init__(default=default)
         self.count_tokens_enabled = count_tokens
         self.count_tokens_value = 4242
-        self.requests: list[Recorded] = []
-        self.url = ""
-        self.port = 0
-        self._queue: collections.deque[Scenario] = collections.deque()
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._disconnects = 0
-        self._completed = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    # ------------------------------------------------------------------ test API
+    def default_scenario(self) -> Scenario:
+        return text()
 
-    def script(self, *scenarios: Scenario) -> None:
-        """Queue answers for the next /v1/messages requests (then `default` again)."""
-        with self._lock:
-            self._queue.extend(scenarios)
-
-    def reset(self) -> None:
-        """Forget queued scenarios, recorded requests and counters; restore defaults."""
-        with self._lock:
-            self._queue.clear()
-            self.requests.clear()
-            self._disconnects = 0
-            self._completed = 0
-            self.default = text()
-            self.count_tokens_enabled = True
-            self.count_tokens_value = 4242
-
-    @property
-    def pending(self) -> int:
-        """Scenarios still queued."""
-        with self._lock:
-            return len(self._queue)
-
-    @property
-    def disconnects(self) -> int:
-        """Responses the client abandoned before their end."""
-        with self._lock:
-            return self._disconnects
-
-    @property
-    def completed(self) -> int:
-        """/v1/messages responses sent to their end (error responses included)."""
-        with self._lock:
-            return self._completed
-
-    def wait_for_disconnects(self, count: int = 1, timeout: float = 5.0) -> bool:
-        """Block until at least `count` disconnects were seen; False on timeout."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._disconnects >= count, timeout)
-
-    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: len(self.requests) >= count, timeout)
+    def restore_defaults(self) -> None:
+        super().restore_defaults()
+        self.count_tokens_enabled = True
+        self.count_tokens_value = 4242
 
     def message_requests(self) -> list[Recorded]:
         """The POST /v1/messages requests (any prefix), in arrival order."""
-        with self._lock:
-            return [r for r in self.requests if r.method == "POST" and r.route == "/v1/messages"]
+        return self.requests_where("POST", lambda r: r.route == "/v1/messages")
 
     def last_message_request(self) -> Recorded:
-        found = self.message_requests()
-        assert found, f"the fake upstream received no /v1/messages request: {self.requests!r}"
-        return found[-1]
+        complaint = "the fake upstream received no /v1/messages request"
+        return self.last_of(self.message_requests(), complaint)
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self, timeout: float = 10.0) -> FakeAnthropic:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            self,
-            http="h11",
-            ws="none",
-            lifespan="off",
-            log_config=None,
-            log_level="critical",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-            timeout_keep_alive=30,
-        )
-        self._server = uvicorn.Server(config)
-
-        def run() -> None:
-            assert self._server is not None
-            try:
-                self._server.run(sockets=[sock])
-            finally:
-                sock.close()
-
-        self._thread = threading.Thread(target=run, name=f"fake-anthropic-{self.port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake Anthropic upstream did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._server is None or self._thread is None:
-            return
-        loop, stopping = self._loop, self._stopping
-        if loop is not None and stopping is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stopping.set)
-        self._server.should_exit = True
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            self._server.force_exit = True
-            self._thread.join(timeout)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    # ------------------------------------------------------------------ ASGI
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        if self._stopping is None:
-            self._loop = asyncio.get_running_loop()
-            self._stopping = asyncio.Event()
-        raw_body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            raw_body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        record = self._record(scope, bytes(raw_body))
+    async def handle(self, record: Recorded, receive: Any, send: Any) -> None:
         method, route = record.method, record.route
-
         if method == "HEAD":
-            await _respond(send, 200, b"", content_type="text/plain")
+            await respond(send, 200, b"", content_type="text/plain")
         elif method == "GET" and route.startswith("/v1/models"):
-            await _respond_json(send, 200, _models_body())
+            await respond_json(send, 200, _models_body())
         elif method == "POST" and route == "/v1/messages/count_tokens":
             if not self.count_tokens_enabled:
-                await _respond_json(send, 404, error(404, "Not Found").json_body)
+                await respond_json(send, 404, error(404, "Not Found").json_body)
             else:
-                await _respond_json(send, 200, {"input_tokens": self.count_tokens_value})
+                await respond_json(send, 200, {"input_tokens": self.count_tokens_value})
         elif method == "POST" and route == "/v1/messages":
-            scenario = self._next_scenario()
+            scenario: Scenario = self.next_scenario()
             record.scenario = scenario.name
-            await self._play(scenario, record, receive, send)
+            await self.play(self._send_scenario(scenario, record, send), receive)
         else:
-            await _respond_json(send, 404, error(404, f"no route {method} {record.path}").json_body)
-
-    def _record(self, scope: Mapping[str, Any], raw_body: bytes) -> Recorded:
-        raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        headers: dict[str, str] = {}
-        for name, value in raw_headers:
-            name = name.lower()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        try:
-            body = json.loads(raw_body) if raw_body else None
-        except ValueError:
-            body = None
-        record = Recorded(
-            method=scope["method"],
-            path=scope["path"],
-            query=scope.get("query_string", b"").decode("latin-1"),
-            headers=headers,
-            raw_headers=raw_headers,
-            raw_body=raw_body,
-            body=body,
-        )
-        with self._changed:
-            self.requests.append(record)
-            self._changed.notify_all()
-        return record
-
-    def _next_scenario(self) -> Scenario:
-        with self._lock:
-            chosen = self._queue.popleft() if self._queue else self.default
-        return copy.deepcopy(chosen)
-
-    def _count(self, *, disconnect: bool) -> None:
-        with self._changed:
-            if disconnect:
-                self._disconnects += 1
-            else:
-                self._completed += 1
-            self._changed.notify_all()
-
-    async def _play(self, scenario: Scenario, record: Recorded, receive: Any, send: Any) -> None:
-        """Send `scenario`, racing it against the client's disconnect."""
-        gone = asyncio.Event()
-
-        async def watch() -> None:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                gone.set()
-
-        watcher = asyncio.create_task(watch())
-        player = asyncio.create_task(self._send_scenario(scenario, record, send))
-        assert self._stopping is not None
-        stopping = asyncio.create_task(self._stopping.wait())
-        try:
-            waiter = asyncio.create_task(gone.wait())
-            done, _ = await asyncio.wait(
-                {player, waiter, stopping}, return_when=asyncio.FIRST_COMPLETED
-            )
-            waiter.cancel()
-            if player in done:
-                player.result()  # re-raises a Cut, which makes uvicorn close the connection
-            elif waiter in done:
-                self._count(disconnect=True)
-        finally:
-            for task in (watcher, player, stopping):
-                task.cancel()
-            await asyncio.gather(watcher, player, stopping, return_exceptions=True)
+            await respond_json(send, 404, error(404, f"no route {method} {record.path}").json_body)
 
     async def _send_scenario(self, scenario: Scenario, record: Recorded, send: Any) -> None:
-        if scenario.headers_delay:
-            await asyncio.sleep(scenario.headers_delay)
-        body = record.body if isinstance(record.body, dict) else {}
-        model = str(body.get("model", "unknown-model"))
-        if scenario.json_body is not None or (scenario.message is None and scenario.steps is None):
-            payload = json.dumps(scenario.json_body).encode()
-            self._count(disconnect=False)
-            await _respond(send, scenario.status, payload, "application/json", scenario.headers)
+        body = await self.open_answer(scenario, record, send, scenario.message)
+        if body is None:
             return
+        model = str(body.get("model", "unknown-model"))
         if not body.get("stream"):
             assert scenario.message is not None
             message = dict(scenario.message, model=scenario.message.get("model") or model)
-            self._count(disconnect=False)
-            await _respond(
-                send,
-                scenario.status,
-                json.dumps(message).encode(),
-                "application/json",
-                {"request-id": "req_fake_ok", **scenario.headers},
-            )
+            headers = {"request-id": "req_fake_ok", **scenario.headers}
+            await self.send_json_answer(send, scenario.status, message, headers)
             return
-        headers = {"cache-control": "no-cache", "request-id": "req_fake_ok", **scenario.headers}
-        await send(
-            {
-                "type": "http.response.start",
-                "status": scenario.status,
-                "headers": _header_list("text/event-stream; charset=utf-8", headers),
-            }
-        )
-        steps = scenario.stream_steps(model)
+        steps: Sequence[Step] = scenario.stream_steps(model)
         if scenario.chunk_sizes:
-            steps = _rechunk(steps, scenario.chunk_sizes)
-        for position, step in enumerate(steps):
-            if position and scenario.event_delay:
-                await asyncio.sleep(scenario.event_delay)
-            if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-            elif isinstance(step, Cut):
-                raise _CutConnection  # uvicorn closes the transport mid-body
-            else:
-                data = step.encode() if isinstance(step, Event) else step.data
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-        # Counted before the last send, so a client that saw the end sees the count too.
-        self._count(disconnect=False)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-class _CutConnection(Exception):
-    """Raised by the app to make uvicorn drop the connection in the middle of a body."""
-
-
-def _rechunk(steps: Sequence[Step], sizes: tuple[int, ...]) -> list[Step]:
-    """The same bytes as `steps`, regrouped into chunks of `sizes` (cycled) with tiny pauses."""
-    data = b"".join(
-        s.encode() if isinstance(s, Event) else s.data for s in steps if isinstance(s, Event | Raw)
-    )
-    out: list[Step] = []
-    position, turn = 0, 0
-    while position < len(data):
-        size = sizes[turn % len(sizes)]
-        out.append(Raw(data[position : position + size]))
-        out.append(Sleep(0.002))
-        position += size
-        turn += 1
-    return out
-
-
-def _header_list(content_type: str, headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    result = [(b"content-type", content_type.encode())]
-    result += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    return result
-
-
-async def _respond(
-    send: Any,
-    status: int,
-    body: bytes,
-    content_type: str,
-    headers: Mapping[str, str] | None = None,
-) -> None:
-    all_headers = _header_list(content_type, headers or {})
-    all_headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": all_headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def _respond_json(send: Any, status: int, body: Any) -> None:
-    await _respond(send, status, json.dumps(body).encode(), "application/json")
+            steps = rechunk(steps, scenario.chunk_sizes)
+        await self.send_steps(
+            send,
+            steps,
+            status=scenario.status,
+            content_type="text/event-stream; charset=utf-8",
+            headers={"cache-control": "no-cache", "request-id": "req_fake_ok", **scenario.headers},
+            event_delay=scenario.event_delay,
+        )
 
 
 def _models_body() -> dict[str, Any]:

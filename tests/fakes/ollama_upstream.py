@@ -19,15 +19,13 @@ were called (B.6).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakes.anthropic_upstream import Cut, Raw, Recorded, Sleep
-from fakes.openai_upstream import LoopbackFake, respond
+from fakes._server import Cut, FakeServer, Raw, Recorded, Sleep, pieces, respond, respond_json
 
 __all__ = [
     "Cut",
@@ -125,9 +123,9 @@ def line_steps(reply: Mapping[str, Any], model: str) -> list[Step]:
 
     steps: list[Step] = []
     if reply.get("thinking"):
-        steps += [line(thinking=piece) for piece in _pieces(reply["thinking"])]
+        steps += [line(thinking=piece) for piece in pieces(reply["thinking"])]
     if reply.get("content"):
-        steps += [line(content=piece) for piece in _pieces(reply["content"])]
+        steps += [line(content=piece) for piece in pieces(reply["content"])]
     if reply.get("tool_calls"):
         steps.append(line(tool_calls=[dict(c) for c in reply["tool_calls"]]))
     steps.append(Line(_final(reply, model)))
@@ -144,10 +142,6 @@ def whole_body(reply: Mapping[str, Any], model: str) -> dict[str, Any]:
         message["tool_calls"] = [dict(c) for c in reply["tool_calls"]]
     body["message"] = message
     return body
-
-
-def _pieces(text_: str, size: int = 6) -> list[str]:
-    return [text_[i : i + size] for i in range(0, len(text_), size)] or [""]
 
 
 def reply_scenario(
@@ -234,7 +228,7 @@ def _is_done(step: Step) -> bool:
     return isinstance(step, Line) and step.data.get("done") is True
 
 
-class FakeOllama(LoopbackFake):
+class FakeOllama(FakeServer):
     """The fake Ollama server; use it as a context manager."""
 
     kind = "fake-ollama"
@@ -243,13 +237,11 @@ class FakeOllama(LoopbackFake):
         return text()
 
     def chat_requests(self) -> list[Recorded]:
-        with self._lock:
-            return [r for r in self.requests if r.method == "POST" and r.path == "/api/chat"]
+        return self.requests_where("POST", lambda r: r.path == "/api/chat")
 
     def last_chat_request(self) -> Recorded:
-        found = self.chat_requests()
-        assert found, f"the fake Ollama received no /api/chat request: {self.requests!r}"
-        return found[-1]
+        complaint = "the fake Ollama received no /api/chat request"
+        return self.last_of(self.chat_requests(), complaint)
 
     async def handle(self, record: Recorded, receive: Any, send: Any) -> None:
         method, path = record.method, record.path
@@ -258,7 +250,7 @@ class FakeOllama(LoopbackFake):
             await respond(send, 200, body, "text/plain; charset=utf-8")
         elif method == "GET" and path == "/api/tags":
             models = {"models": [{"name": "fake-llama:latest", "model": "fake-llama:latest"}]}
-            await respond(send, 200, json.dumps(models).encode(), "application/json")
+            await respond_json(send, 200, models)
         elif method == "POST" and path == "/api/chat":
             scenario: Scenario = self.next_scenario()
             record.scenario = scenario.name
@@ -267,13 +259,10 @@ class FakeOllama(LoopbackFake):
             await respond(send, 404, b"404 page not found", "text/plain")
 
     async def _send_scenario(self, scenario: Scenario, record: Recorded, send: Any) -> None:
-        if scenario.headers_delay:
-            await asyncio.sleep(scenario.headers_delay)
-        body = record.body if isinstance(record.body, dict) else {}
-        model = str(body.get("model") or "fake-llama")
-        if scenario.json_body is not None or (scenario.reply is None and scenario.steps is None):
-            await self.send_json_answer(send, scenario.status, scenario.json_body, scenario.headers)
+        body = await self.open_answer(scenario, record, send, scenario.reply)
+        if body is None:
             return
+        model = str(body.get("model") or "fake-llama")
         if body.get("stream", True) is False:
             assert scenario.reply is not None
             await self.send_json_answer(

@@ -22,26 +22,20 @@ Databricks and OpenRouter URL shapes all work), ``GET …/models`` and ``HEAD`` 
 It records every request (path, query, headers, parsed body) and every client that went
 away before its response ended (`wait_for_disconnects`).
 
-`LoopbackFake`, the server machinery, is shared with the Ollama fake.
+The server machinery (`FakeServer`, also exported as `LoopbackFake`) lives in
+`fakes._server`, shared with the Anthropic and Ollama fakes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
-import copy
 import json
-import socket
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-
-from fakes.anthropic_upstream import Cut, Raw, Recorded, Sleep
+from fakes._server import Cut, FakeServer, Raw, Recorded, Sleep, respond, respond_json
+from fakes._server import pieces as _pieces
 
 __all__ = [
     "Chunk",
@@ -340,10 +334,6 @@ def chunk_steps(scenario: Scenario, model: str, include_usage: bool) -> list[Ste
     return steps
 
 
-def _pieces(text_: str, size: int = 6) -> list[str]:
-    return [text_[i : i + size] for i in range(0, len(text_), size)] or [""]
-
-
 def reply_scenario(
     *,
     content: str | None = None,
@@ -529,279 +519,7 @@ def slow_text(answer: str = DEFAULT_TEXT * 4, event_delay: float = 0.25) -> Scen
 # --------------------------------------------------------------------------- the server
 
 
-class LoopbackFake:
-    """Server machinery shared by the fakes: uvicorn on a free loopback port in a thread,
-    a scenario queue, request recording and disconnect accounting.
-
-    Subclasses implement `handle(record, receive, send)` and `default_scenario()`.
-    """
-
-    kind = "fake"
-
-    def __init__(self, *, default: Any = None) -> None:
-        self.default = default if default is not None else self.default_scenario()
-        self.requests: list[Recorded] = []
-        self.url = ""
-        self.port = 0
-        self._queue: collections.deque[Any] = collections.deque()
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._disconnects = 0
-        self._completed = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def default_scenario(self) -> Any:
-        raise NotImplementedError
-
-    async def handle(self, record: Recorded, receive: Any, send: Any) -> None:
-        raise NotImplementedError
-
-    # ------------------------------------------------------------------ test API
-
-    def script(self, *scenarios: Any) -> None:
-        """Queue answers for the next model requests (then `default` again)."""
-        with self._lock:
-            self._queue.extend(scenarios)
-
-    def reset(self) -> None:
-        """Forget queued scenarios, recorded requests and counters; restore the default."""
-        with self._lock:
-            self._queue.clear()
-            self.requests.clear()
-            self._disconnects = 0
-            self._completed = 0
-            self.default = self.default_scenario()
-
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._queue)
-
-    @property
-    def disconnects(self) -> int:
-        """Responses the client abandoned before their end."""
-        with self._lock:
-            return self._disconnects
-
-    @property
-    def completed(self) -> int:
-        """Model responses sent to their end (error responses included)."""
-        with self._lock:
-            return self._completed
-
-    def wait_for_disconnects(self, count: int = 1, timeout: float = 5.0) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: self._disconnects >= count, timeout)
-
-    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: len(self.requests) >= count, timeout)
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self, timeout: float = 10.0) -> Any:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            self,
-            http="h11",
-            ws="none",
-            lifespan="off",
-            log_config=None,
-            log_level="critical",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-            timeout_keep_alive=30,
-        )
-        self._server = uvicorn.Server(config)
-
-        def run() -> None:
-            assert self._server is not None
-            try:
-                self._server.run(sockets=[sock])
-            finally:
-                sock.close()
-
-        self._thread = threading.Thread(target=run, name=f"{self.kind}-{self.port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the {self.kind} upstream did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._server is None or self._thread is None:
-            return
-        loop, stopping = self._loop, self._stopping
-        if loop is not None and stopping is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stopping.set)
-        self._server.should_exit = True
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            self._server.force_exit = True
-            self._thread.join(timeout)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    # ------------------------------------------------------------------ ASGI
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        if self._stopping is None:
-            self._loop = asyncio.get_running_loop()
-            self._stopping = asyncio.Event()
-        raw_body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            raw_body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        record = self._record(scope, bytes(raw_body))
-        await self.handle(record, receive, send)
-
-    def _record(self, scope: Mapping[str, Any], raw_body: bytes) -> Recorded:
-        raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        headers: dict[str, str] = {}
-        for name, value in raw_headers:
-            name = name.lower()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        try:
-            body = json.loads(raw_body) if raw_body else None
-        except ValueError:
-            body = None
-        record = Recorded(
-            method=scope["method"],
-            path=scope["path"],
-            query=scope.get("query_string", b"").decode("latin-1"),
-            headers=headers,
-            raw_headers=raw_headers,
-            raw_body=raw_body,
-            body=body,
-        )
-        with self._changed:
-            self.requests.append(record)
-            self._changed.notify_all()
-        return record
-
-    def next_scenario(self) -> Any:
-        with self._lock:
-            chosen = self._queue.popleft() if self._queue else self.default
-        return copy.deepcopy(chosen)
-
-    def count(self, *, disconnect: bool) -> None:
-        with self._changed:
-            if disconnect:
-                self._disconnects += 1
-            else:
-                self._completed += 1
-            self._changed.notify_all()
-
-    async def play(self, sender: Any, receive: Any) -> None:
-        """Run the coroutine `sender`, racing it against the client's disconnect."""
-        gone = asyncio.Event()
-
-        async def watch() -> None:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                gone.set()
-
-        watcher = asyncio.create_task(watch())
-        player = asyncio.create_task(sender)
-        assert self._stopping is not None
-        stopping = asyncio.create_task(self._stopping.wait())
-        try:
-            waiter = asyncio.create_task(gone.wait())
-            done, _ = await asyncio.wait(
-                {player, waiter, stopping}, return_when=asyncio.FIRST_COMPLETED
-            )
-            waiter.cancel()
-            if player in done:
-                player.result()  # re-raises a Cut, which makes uvicorn close the connection
-            elif waiter in done:
-                self.count(disconnect=True)
-        finally:
-            for task in (watcher, player, stopping):
-                task.cancel()
-            await asyncio.gather(watcher, player, stopping, return_exceptions=True)
-
-    async def send_json_answer(
-        self, send: Any, status: int, body: Any, headers: Mapping[str, str] | None = None
-    ) -> None:
-        self.count(disconnect=False)
-        await respond(send, status, json.dumps(body).encode(), "application/json", headers)
-
-    async def send_steps(
-        self,
-        send: Any,
-        steps: Sequence[Any],
-        *,
-        status: int,
-        content_type: str,
-        headers: Mapping[str, str],
-        event_delay: float = 0.0,
-    ) -> None:
-        """Start a streamed response and play `steps` (anything with `encode()`, `Raw`,
-        `Sleep`, `Cut`)."""
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": header_list(content_type, headers),
-            }
-        )
-        for position, step in enumerate(steps):
-            if position and event_delay:
-                await asyncio.sleep(event_delay)
-            if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-            elif isinstance(step, Cut):
-                raise CutConnection  # uvicorn closes the transport mid-body
-            else:
-                data = step.data if isinstance(step, Raw) else step.encode()
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-        # Counted before the last send, so a client that saw the end sees the count too.
-        self.count(disconnect=False)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-class CutConnection(Exception):
-    """Raised by the app to make uvicorn drop the connection in the middle of a body."""
-
-
-def header_list(content_type: str, headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    result = [(b"content-type", content_type.encode())]
-    result += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    return result
-
-
-async def respond(
-    send: Any,
-    status: int,
-    body: bytes,
-    content_type: str,
-    headers: Mapping[str, str] | None = None,
-) -> None:
-    all_headers = header_list(content_type, headers or {})
-    all_headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": all_headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+LoopbackFake = FakeServer  # the name the Ollama fake and older code use
 
 
 class FakeOpenAI(LoopbackFake):
@@ -814,17 +532,11 @@ class FakeOpenAI(LoopbackFake):
 
     def chat_requests(self) -> list[Recorded]:
         """The POST …/chat/completions requests (any prefix), in arrival order."""
-        with self._lock:
-            return [
-                r
-                for r in self.requests
-                if r.method == "POST" and r.path.endswith("/chat/completions")
-            ]
+        return self.requests_where("POST", lambda r: r.path.endswith("/chat/completions"))
 
     def last_chat_request(self) -> Recorded:
-        found = self.chat_requests()
-        assert found, f"the fake OpenAI upstream received no chat request: {self.requests!r}"
-        return found[-1]
+        complaint = "the fake OpenAI upstream received no chat request"
+        return self.last_of(self.chat_requests(), complaint)
 
     async def handle(self, record: Recorded, receive: Any, send: Any) -> None:
         method, path = record.method, record.path
@@ -835,28 +547,20 @@ class FakeOpenAI(LoopbackFake):
                 {"id": m, "object": "model", "created": 1735689600, "owned_by": "fake"}
                 for m in ("gpt-fake-1", "gpt-fake-mini")
             ]
-            await respond(
-                send,
-                200,
-                json.dumps({"object": "list", "data": models}).encode(),
-                "application/json",
-            )
+            await respond_json(send, 200, {"object": "list", "data": models})
         elif method == "POST" and path.endswith("/chat/completions"):
             scenario: Scenario = self.next_scenario()
             record.scenario = scenario.name
             await self.play(self._send_scenario(scenario, record, send), receive)
         else:
             body = error(404, f"no route {method} {path}", code="not_found").json_body
-            await respond(send, 404, json.dumps(body).encode(), "application/json")
+            await respond_json(send, 404, body)
 
     async def _send_scenario(self, scenario: Scenario, record: Recorded, send: Any) -> None:
-        if scenario.headers_delay:
-            await asyncio.sleep(scenario.headers_delay)
-        body = record.body if isinstance(record.body, dict) else {}
-        model = str(body.get("model") or "fake-deployment")
-        if scenario.json_body is not None or (scenario.reply is None and scenario.steps is None):
-            await self.send_json_answer(send, scenario.status, scenario.json_body, scenario.headers)
+        body = await self.open_answer(scenario, record, send, scenario.reply)
+        if body is None:
             return
+        model = str(body.get("model") or "fake-deployment")
         if not body.get("stream"):
             headers = {"x-request-id": "req_fake_ok", **scenario.headers}
             await self.send_json_answer(
