@@ -21,6 +21,7 @@ from lynkr.protocol import (
     AnthropicStreamRelay,
     UpstreamRewrite,
     filter_betas,
+    message_as_sse,
     prepare_request,
     rewrite_model_in_message,
 )
@@ -95,12 +96,16 @@ class AnthropicProvider:
                 raise await self._error(response)
             rename = client_model if isinstance(client_model, str) and self.model else None
             kept = forwarded_headers(response, _FORWARDED, _FORWARDED_PREFIX)
-            if request.stream:
+            if request.stream and _is_event_stream(response):
                 yield ProviderResponse(True, _relay(response, rename, self.name), kept)
                 return
             # Read whole before answering, so a malformed answer can still fail over.
             body = await self._whole(response, rename)
-            yield ProviderResponse(False, _once(body), kept)
+            if request.stream:
+                # Some servers answer a stream request with one JSON message: replay it.
+                yield ProviderResponse(True, _once(message_as_sse(orjson.loads(body))), kept)
+            else:
+                yield ProviderResponse(False, _once(body), kept)
 
     async def count_tokens(self, request: MessagesRequest) -> int | None:
         if self.count_mode == "local":
@@ -210,6 +215,11 @@ async def _relay(
             "the answer is incomplete",
             provider=provider,
         )
+
+
+def _is_event_stream(response: UpstreamResponse) -> bool:
+    """Whether a 200 answer to a streaming request is a stream (anything but JSON counts)."""
+    return not response.headers.get("content-type", "").startswith("application/json")
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

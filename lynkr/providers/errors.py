@@ -62,7 +62,7 @@ def error_from_upstream(
     """The lynkr error for an upstream's non-2xx answer (credentials redacted from its text)."""
     message = redact(upstream_message(body), secrets) or f"HTTP {status} with no error message"
     said = f"provider '{provider}' answered HTTP {status}: {message}"
-    kept = {k: headers[k] for k in ("retry-after",) if k in headers}
+    kept = {k: headers[k] for k in ("retry-after", "retry-after-ms") if k in headers}
     if status in (401, 403):
         return UpstreamError(
             f"provider '{provider}' refused lynkr's credential (HTTP {status}: {message}). "

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import orjson
+import structlog
 
 from lynkr.errors import (
     LynkrError,
@@ -43,10 +44,18 @@ from lynkr.errors import (
     UpstreamTimeout,
 )
 from lynkr.providers.base import MessagesRequest, Provider, ProviderResponse
-from lynkr.resilience import CircuitBreaker, ExceptionKind, Outcome, classify
+from lynkr.resilience import (
+    CircuitBreaker,
+    ExceptionKind,
+    Outcome,
+    classify,
+    retry_after_from_headers,
+)
 from lynkr.resilience.plan import FailoverPlan
 
 __all__ = ["ProviderPool"]
+
+_log = structlog.get_logger("lynkr.pool")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +170,16 @@ class ProviderPool:
                     response = await stack.enter_async_context(provider.messages(attempt))
                 except LynkrError as error:
                     outcome = _record(breaker, error, plan, time.monotonic() - started)
-                    if outcome == "ignore" and error.status_code != 429:
+                    if outcome == "ignore" and error.status_code not in (402, 429):
                         raise  # the request's own fault: no provider would take it
+                    _log.warning(
+                        "provider_failed",
+                        pool=self.name,
+                        provider=provider.name,
+                        status=error.status_code,
+                        error_type=error.error_type,
+                        message=error.message,
+                    )
                     tried.append(_Tried(provider.name, _error_text(error)))
                     last_error = error
                     if not await _wait_for_retry(error, retry, plan):
@@ -181,9 +198,15 @@ class ProviderPool:
     ) -> LynkrError:
         trail = "; ".join(f"{t.provider}: {t.what}" for t in tried)
         if last_error is not None and len({t.provider for t in tried}) == 1:
+            # One provider, one story: its own error says best what to do (a 429 keeps
+            # its retry-after, a refused credential its hint); the trail tells the rest.
             last_error.message = f"{last_error.message} (pool '{self.name}': {trail})"
             return last_error
+        # Every provider unavailable (issue #4): 529 with the soonest moment one may be back.
         waits = [w for p in self.order if (w := plan.breakers.get(p.name).retry_after()) > 0]
+        if last_error is not None:
+            hinted = retry_after_from_headers(last_error.headers, now=time.time())
+            waits += [hinted] if hinted else []
         retry_after = max(1, math.ceil(min(waits))) if waits else 1
         return UpstreamOverloaded(
             f"No provider of pool '{self.name}' could answer: {trail}. "
@@ -236,6 +259,8 @@ def _record(
     """Tell the breaker how the call failed; lynkr's status already says whose fault it was."""
     kind = _kind(error)
     outcome = classify(error.status_code, exception_kind=kind, count_429=plan.retry.count_429)
+    if error.status_code == 402:
+        outcome = "failure"  # the provider account's credit: it will not recover by itself
     breaker.record(outcome, duration)
     return outcome
 
@@ -244,19 +269,14 @@ async def _wait_for_retry(error: LynkrError, retry: int, plan: FailoverPlan) -> 
     """Sleep before retrying the same provider; False when it should not be retried."""
     if isinstance(error, UpstreamConnectError) or retry >= plan.retry.retries:
         return False  # nothing listens there: the next provider is the better bet
-    retry_after = _seconds(error.headers.get("retry-after"))
+    retry_after = retry_after_from_headers(error.headers, now=time.time())
+    if retry_after is not None and retry_after > plan.retry.max_retry_after:
+        return False  # the provider asks for longer than we wait: move on
     pause = plan.retry.delay(retry, retry_after, plan.rng)
     if not plan.deadline.allows(pause):
         return False
     await asyncio.sleep(pause)
     return True
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 class _Settle:
