@@ -10,8 +10,9 @@ before any server starts (DESIGN.md §5).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from lynkr.agent.app import AgentApp, ModelInfo
@@ -51,11 +52,18 @@ class LynkrApp:
     """The served ASGI app: routes requests and owns the lifespan of providers."""
 
     def __init__(
-        self, *, routes: list[_Route], fallback: ASGIApp, providers: Mapping[str, Provider]
+        self,
+        *,
+        routes: list[_Route],
+        fallback: ASGIApp,
+        providers: Mapping[str, Provider],
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.routes = routes
         self.fallback = fallback
         self.providers = providers
+        # Middlewares' stores (cache files…), closed when the server stops.
+        self.closers = list(closers)
         self.ready = False
         self._exit_stack: contextlib.AsyncExitStack | None = None
 
@@ -72,6 +80,8 @@ class LynkrApp:
 
     async def startup(self) -> None:
         stack = contextlib.AsyncExitStack()
+        for close in self.closers:
+            stack.push_async_callback(close)
         for provider in self.providers.values():
             await provider.open()
             stack.push_async_callback(provider.aclose)
@@ -135,14 +145,15 @@ def build_app(config: Config) -> LynkrApp:
         is_ready=lambda: holder["app"].ready,
     )
     routes = []
+    closers: list[Any] = []
     for index, route in enumerate(config.routes):
         try:
-            routes.append(_Route(route.path, _wrap(agent, route, config), _names(route)))
+            routes.append(_Route(route.path, _wrap(agent, route, config, closers), _names(route)))
         except _MiddlewareRefused as refused:
             issues.append(located_issue(config, ("routes", index, *refused.path), refused.text))
     if issues:
         raise ConfigError(issues)
-    app = LynkrApp(routes=routes, fallback=agent, providers=providers)
+    app = LynkrApp(routes=routes, fallback=agent, providers=providers, closers=closers)
     holder["app"] = app
     return app
 
@@ -161,16 +172,34 @@ class _MiddlewareRefused(Exception):
         self.text = text
 
 
-def _wrap(app: ASGIApp, route: RouteConfig, config: Config) -> ASGIApp:
+def _wrap(app: ASGIApp, route: RouteConfig, config: Config, closers: list[Any]) -> ASGIApp:
     for position in reversed(range(len(route.middleware))):
         spec = route.middleware[position]
-        options = dict(config.sections.get(_SECTION_DEFAULTS.get(spec.use, ""), {}))
-        options.update(spec.options)
+        options = middleware_options(spec.use, spec.options, config)
         try:
             app = load_middleware(spec.use)(app, **options)
         except (TypeError, ValueError) as exc:
             raise _MiddlewareRefused(("middleware", position), f"{spec.use}: {exc}") from exc
+        if hasattr(app, "aclose"):
+            closers.append(app.aclose)  # a store to close when the server stops
     return app
+
+
+def middleware_options(use: str, inline: Mapping[str, Any], config: Config) -> dict[str, Any]:
+    """A middleware's options: section defaults, then inline ones, with paths made absolute.
+
+    Relative file paths in lynkr.yaml mean "next to lynkr.yaml"; state files without a
+    path go into the data dir.
+    """
+    options = dict(config.sections.get(_SECTION_DEFAULTS.get(use, ""), {}))
+    options.update(inline)
+    base = Path(config.file).resolve().parent
+    if use == "cache" and options.get("store") == "sqlite":
+        path = options.get("path")
+        options["path"] = str(base / path if path else config.server.data_dir / "cache.sqlite3")
+    if use == "policy" and isinstance(options.get("policy"), str):
+        options["policy"] = str(base / options["policy"])
+    return options
 
 
 def routing_options(config: Config, path: str = "/v1/messages") -> dict[str, Any]:

@@ -18,9 +18,10 @@ ALLOWED: dict[str, set[str]] = {
     "resilience": {"errors"},
     "config": {"errors"},
     "stores": {"errors"},
-    "middleware": {"asgi", "protocol", "policy", "resilience", "stores", "errors"},
+    "cache": {"errors", "protocol"},
+    "middleware": {"asgi", "protocol", "policy", "resilience", "stores", "cache", "errors"},
     "providers": {"protocol", "resilience", "errors"},
-    "agent": {"providers", "protocol", "policy", "asgi", "stores", "errors"},
+    "agent": {"providers", "protocol", "policy", "resilience", "asgi", "stores", "errors"},
     "stack": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors"},
     "cli": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "stack"},
 }

@@ -1,0 +1,148 @@
+"""The cache key: a SHA-256 over a canonical form of the request (pure).
+
+What is in the key (`KEY_VERSION` 1), exactly:
+
+* ``request`` — the JSON body's top-level fields, all of them except `stream`
+  and `metadata`, after three normalisations:
+
+  - the `x-anthropic-billing-header:` block is dropped from `system` (in a
+    string `system`, its first line); a `system` left empty is dropped
+    (PROTOCOL.md A.4: Claude Code varies that block between conversations,
+    and the Anthropic adapter removes it before the upstream anyway);
+  - every `cache_control` marker is removed from where the API accepts one
+    (B.1): system blocks, tool definitions, message content blocks, and the
+    blocks nested in a tool_result's `content` or a document's
+    `source.content`. It only steers the provider's prompt cache, and Claude
+    Code moves it forward each turn (A.4). A `cache_control` key anywhere
+    else (inside a tool's `input` or `input_schema`) is data and stays;
+  - object keys are sorted (orjson `OPT_SORT_KEYS`), so key order and
+    whitespace in the client's JSON never matter. Array order does.
+
+  So `model` (as the client sent it, before any aliasing), `system`,
+  `messages`, `tools`, `tool_choice`, `temperature`, `top_p`, `top_k`,
+  `stop_sequences`, `max_tokens`, `thinking`, `output_config` (effort,
+  format) and `context_management` are in, as is any field this module does
+  not know (a new API field may change the answer, so unknown means "in").
+  `context_management` is kept: its edits change what the model sees, and a
+  client repeating a request repeats it identically, so keeping it costs no
+  hits. `stream` is out because a stored answer is replayed in either form;
+  `metadata` is out because it names the user/session, not the question.
+* ``pool`` — the provider pool already chosen by routing (the request
+  context's `pool`) when the cache runs after routing, else null;
+* ``headers`` — the values of the configured request headers (by default
+  `anthropic-beta`, which switches model features, and `x-lynkr-pool`, which
+  picks the pool when routing runs after the cache), each header's values
+  split on commas, trimmed and sorted; absent headers are left out;
+* ``namespace`` — a label from the middleware's options ("" by default), so
+  two caches sharing one SQLite file never serve each other's entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+__all__ = ["BILLING_PREFIX", "EXCLUDED_FIELDS", "KEY_VERSION", "cache_key", "canonical_request"]
+
+KEY_VERSION = 1
+BILLING_PREFIX = "x-anthropic-billing-header:"
+EXCLUDED_FIELDS = frozenset({"stream", "metadata"})
+
+
+def cache_key(
+    body: Mapping[str, Any],
+    *,
+    pool: str | None = None,
+    headers: Mapping[str, Iterable[str]] | None = None,
+    namespace: str = "",
+) -> str:
+    """The hex SHA-256 of the canonical request, pool, key headers and namespace."""
+    material = {
+        "v": KEY_VERSION,
+        "request": canonical_request(body),
+        "pool": pool,
+        "headers": _header_values(headers or {}),
+        "namespace": namespace,
+    }
+    return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def canonical_request(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body as the key sees it: volatile fields and markers gone (see the module docstring).
+
+    Containers are copied only where something is removed; the body itself is never changed.
+    """
+    out = {key: value for key, value in body.items() if key not in EXCLUDED_FIELDS}
+    system = _without_billing_header(out.get("system"))
+    if system:
+        out["system"] = _blocks(system)
+    else:
+        out.pop("system", None)
+    if isinstance(out.get("tools"), list):
+        out["tools"] = [_unmarked(tool) for tool in out["tools"]]
+    if isinstance(out.get("messages"), list):
+        out["messages"] = [_message(message) for message in out["messages"]]
+    return out
+
+
+def _message(message: Any) -> Any:
+    if isinstance(message, dict) and isinstance(message.get("content"), list):
+        return {**message, "content": _blocks(message["content"])}
+    return message
+
+
+def _blocks(blocks: Any) -> Any:
+    """Content blocks without `cache_control`, nested ones included (tool_result, document)."""
+    if not isinstance(blocks, list):
+        return blocks
+    out = []
+    for block in blocks:
+        block = _unmarked(block)
+        if isinstance(block, dict) and isinstance(block.get("content"), list):
+            block = {**block, "content": _blocks(block["content"])}
+        source = block.get("source") if isinstance(block, dict) else None
+        if isinstance(source, dict) and isinstance(source.get("content"), list):
+            block = {**block, "source": {**source, "content": _blocks(source["content"])}}
+        out.append(block)
+    return out
+
+
+def _unmarked(item: Any) -> Any:
+    """`item` without its own `cache_control` key (a copy only when it has one)."""
+    if isinstance(item, dict) and "cache_control" in item:
+        return {key: value for key, value in item.items() if key != "cache_control"}
+    return item
+
+
+def _without_billing_header(system: Any) -> Any:
+    """`system` without Claude Code's billing-header block (PROTOCOL.md A.4)."""
+    if isinstance(system, str):
+        if system.startswith(BILLING_PREFIX):
+            return system.partition("\n")[2].lstrip("\n")
+        return system
+    if isinstance(system, list):
+        return [block for block in system if not _is_billing_block(block)]
+    return system
+
+
+def _is_billing_block(block: Any) -> bool:
+    return (
+        isinstance(block, dict)
+        and isinstance(block.get("text"), str)
+        and block["text"].startswith(BILLING_PREFIX)
+    )
+
+
+def _header_values(headers: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """Each header's comma-separated values, trimmed, sorted; empty headers left out."""
+    out: dict[str, list[str]] = {}
+    for name, values in headers.items():
+        items = sorted(
+            item.strip() for value in values for item in value.split(",") if item.strip()
+        )
+        if items:
+            out[name.lower()] = items
+    return out

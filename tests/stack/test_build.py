@@ -1,0 +1,50 @@
+"""The stack builder: options from config, paths resolved, stores closed with the server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from lynkr.config import load_config
+from lynkr.stack import build_app, middleware_options
+
+CONFIG = """\
+version: 1
+server: {data_dir: state}
+providers:
+  up: {type: anthropic, base_url: "http://127.0.0.1:9", model: m}
+pools: {main: {providers: [up]}}
+routes:
+  - path: /v1/messages
+    middleware: [{use: validation}, {use: cache, store: sqlite}, {use: routing}]
+    app: agent
+"""
+
+
+def test_sqlite_cache_goes_into_the_data_dir_and_is_closed(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "lynkr.yaml"
+    path.parent.mkdir()
+    path.write_text(CONFIG)
+    config = load_config(path)
+    spec = config.routes[0].middleware[1]
+    options = middleware_options(spec.use, spec.options, config)
+    assert options["path"] == str(tmp_path / "conf" / "state" / "cache.sqlite3")
+    app = build_app(config)
+    assert len(app.closers) == 1
+
+    async def lifespan() -> None:
+        await app.startup()
+        await app.shutdown()
+
+    asyncio.run(lifespan())
+
+
+def test_relative_paths_are_next_to_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "lynkr.yaml"
+    path.write_text(
+        CONFIG.replace("{use: cache, store: sqlite}", "{use: cache, store: sqlite, path: c.db}")
+    )
+    config = load_config(path)
+    spec: Any = config.routes[0].middleware[1]
+    assert middleware_options(spec.use, spec.options, config)["path"] == str(tmp_path / "c.db")
