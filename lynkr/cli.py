@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -18,7 +20,6 @@ from lynkr import __version__
 from lynkr.config import Config, load_config
 from lynkr.config.report import format_json, format_text
 from lynkr.errors import ConfigError, ConfigIssue
-from lynkr.middleware import load_middleware
 from lynkr.middleware.routing_rules import (
     RouteInput,
     RoutingTable,
@@ -45,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.files or [DEFAULT_CONFIG],
             output=args.format,
             allow_missing_env=args.allow_missing_env,
+        )
+    if args.command == "policy" and args.policy_command == "check":
+        return policy_check(
+            args.policy, args.tool, args.input, workspace=args.workspace, output=args.format
         )
     parser.print_help()
     return 2
@@ -82,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME:VALUE",
         help="a request header to assume (repeatable), e.g. x-lynkr-pool:fast",
     )
+    _add_policy_parser(commands)
     return parser
 
 
@@ -155,6 +161,57 @@ def _check(file: str, *, allow_missing_env: bool) -> tuple[list[ConfigIssue], bo
     return [], False
 
 
+# policy -----------------------------------------------------------------------
+
+
+def _add_policy_parser(commands: Any) -> None:
+    policy = commands.add_parser("policy", help="work with policy files (policies/*.yaml)")
+    actions = policy.add_subparsers(dest="policy_command")
+    check = actions.add_parser(
+        "check", help="the decision a policy file makes for one tool call, and the rule"
+    )
+    check.add_argument("--policy", required=True, metavar="FILE", help="a policy file")
+    check.add_argument("--tool", required=True, help="the tool name, e.g. Bash, Write, shell")
+    check.add_argument(
+        "--input", default="{}", metavar="JSON", help='the tool input, e.g. {"command": "ls"}'
+    )
+    check.add_argument("--workspace", metavar="DIR", help="workspace root (default: cwd)")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def policy_check(
+    file: str, tool: str, tool_input: str, *, workspace: str | None = None, output: str = "text"
+) -> int:
+    """Print the decision for one tool call: exit 0 allowed, 1 denied, 2 bad policy or input."""
+    from lynkr.config.policy import load_policy_data
+    from lynkr.middleware.policy import PolicyMiddleware
+
+    try:
+        data = load_policy_data(file)
+    except ConfigError as error:
+        text = format_json(error.issues) if output == "json" else format_text(error.issues, file)
+        print(text, file=sys.stderr)
+        return 2
+    try:
+        arguments = json.loads(tool_input)
+    except ValueError as exc:
+        print(f"--input is not JSON: {exc}", file=sys.stderr)
+        return 2
+    # The middleware is the checker the CLI may use (the policy layer sits below it).
+    checker = PolicyMiddleware(_no_app, policy=data, workspace_root=workspace or os.getcwd())
+    decision = checker.check_tool_use(tool, arguments)
+    if output == "json":
+        print(json.dumps({"policy": file, **decision.as_dict()}, indent=2))
+    else:
+        verdict = "allowed" if decision.allowed else "denied"
+        print(f"{verdict}: {tool} ({decision.tool})\nrule: {decision.rule}\n{decision.reason}")
+    return 0 if decision.allowed else 1
+
+
+async def _no_app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover
+    raise RuntimeError("the policy checker serves nothing")
+
+
 # serve ------------------------------------------------------------------------
 
 
@@ -200,19 +257,12 @@ def summary(config: Config, host: str, port: int) -> str:
         lines.append(f"  pool        {name}: {', '.join(pool.providers)}{fallback}")
     if config.routing.get("default_pool"):
         lines.append(f"  default     pool {config.routing['default_pool']}")
-    inactive: set[str] = set()
     for route in config.routes:
         chain = [spec.use for spec in route.middleware] + [route.app]
         lines.append(f"  route       {route.path}  " + " → ".join(chain))
-        inactive |= {s.use for s in route.middleware if not _active(s.use)}
-    if inactive:
-        names = ", ".join(sorted(inactive))
-        lines.append(f"  not active  {names} (pass-through in this version)")
+    if config.sessions.get("enabled", True):
+        lines.append(f"  sessions    {config.server.data_dir / 'lynkr.sqlite3'}")
     return "\n".join(lines)
-
-
-def _active(name: str) -> bool:
-    return bool(getattr(load_middleware(name), "active", True))
 
 
 def _configure_logging(level: str) -> None:

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from lynkr.agent.app import AgentApp, ModelInfo
+from lynkr.agent.sessions import SessionStore
 from lynkr.asgi import ASGIApp, Receive, Scope, Send, api_path
 from lynkr.config import Config, ProviderConfig, RouteConfig, located_issue
+from lynkr.config.policy import load_policy_data
 from lynkr.errors import ConfigError, ConfigIssue
 from lynkr.middleware import load_middleware
 from lynkr.middleware.accesslog import AccessLogMiddleware
@@ -57,12 +59,14 @@ class LynkrApp:
         routes: list[_Route],
         fallback: ASGIApp,
         providers: Mapping[str, Provider],
+        openers: Sequence[Callable[[], Awaitable[None]]] = (),
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.routes = routes
         self.fallback = fallback
         self.providers = providers
-        # Middlewares' stores (cache files…), closed when the server stops.
+        # Stores (sessions, cache files…), opened when the server starts, closed when it stops.
+        self.openers = list(openers)
         self.closers = list(closers)
         self.ready = False
         self._exit_stack: contextlib.AsyncExitStack | None = None
@@ -79,6 +83,8 @@ class LynkrApp:
         await self.fallback(scope, receive, send)
 
     async def startup(self) -> None:
+        for open_ in self.openers:
+            await open_()
         stack = contextlib.AsyncExitStack()
         for close in self.closers:
             stack.push_async_callback(close)
@@ -122,6 +128,7 @@ def build_app(config: Config) -> LynkrApp:
     if issues:
         raise ConfigError(issues)
     holder: dict[str, LynkrApp] = {}
+    sessions = _session_store(config)
     pools = {
         name: ProviderPool(
             name,
@@ -142,6 +149,7 @@ def build_app(config: Config) -> LynkrApp:
             if p.options.get("context_window")
         },
         ping_interval=config.server.ping_interval,
+        sessions=sessions,
         is_ready=lambda: holder["app"].ready,
     )
     routes = []
@@ -153,9 +161,28 @@ def build_app(config: Config) -> LynkrApp:
             issues.append(located_issue(config, ("routes", index, *refused.path), refused.text))
     if issues:
         raise ConfigError(issues)
-    app = LynkrApp(routes=routes, fallback=agent, providers=providers, closers=closers)
+    if sessions is not None:
+        closers.append(sessions.close)
+    app = LynkrApp(
+        routes=routes,
+        fallback=agent,
+        providers=providers,
+        openers=[sessions.open] if sessions is not None else [],
+        closers=closers,
+    )
     holder["app"] = app
     return app
+
+
+def _session_store(config: Config) -> SessionStore | None:
+    options = config.sessions
+    if not options.get("enabled", True):
+        return None
+    return SessionStore(
+        config.server.data_dir / "lynkr.sqlite3",
+        retention_days=options.get("retention_days", 30),
+        max_sessions=options.get("max_sessions", 10000),
+    )
 
 
 def served_app(config: Config, app: LynkrApp) -> ASGIApp:
@@ -198,7 +225,8 @@ def middleware_options(use: str, inline: Mapping[str, Any], config: Config) -> d
         path = options.get("path")
         options["path"] = str(base / path if path else config.server.data_dir / "cache.sqlite3")
     if use == "policy" and isinstance(options.get("policy"), str):
-        options["policy"] = str(base / options["policy"])
+        # A policy file is config too: loaded here, its errors point into it.
+        options["policy"] = load_policy_data(base / options["policy"])
     return options
 
 

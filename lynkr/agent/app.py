@@ -19,6 +19,7 @@ after the response started becomes an Anthropic `event: error` frame.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,9 +28,13 @@ from typing import Any
 import anyio
 import orjson
 
+from lynkr.agent.loop import ToolLoop
+from lynkr.agent.merge import assemble_answer
+from lynkr.agent.sessions import SessionsEndpoint, SessionStore, derive_session_id
 from lynkr.agent.stream import relay_stream
 from lynkr.asgi import (
     ClientDisconnected,
+    Message,
     Receive,
     Scope,
     Send,
@@ -75,6 +80,8 @@ class AgentApp:
         models: Sequence[ModelInfo] = (),
         context_windows: Mapping[str, int] | None = None,
         ping_interval: float = 10.0,
+        sessions: SessionStore | None = None,
+        loop: ToolLoop | None = None,
         is_ready: Callable[[], bool] = lambda: True,
     ) -> None:
         if not pools:
@@ -91,6 +98,11 @@ class AgentApp:
         ]
         self.context_windows = dict(context_windows or {})
         self.ping_interval = ping_interval
+        self.sessions = sessions
+        self.loop = loop
+        self.sessions_endpoint = SessionsEndpoint(sessions) if sessions is not None else None
+        # Answers being recorded after they were sent (kept so they are not collected).
+        self._recording: set[asyncio.Task[None]] = set()
         self.is_ready = is_ready
         self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("POST", "/v1/messages"): self.create_message,
@@ -124,6 +136,8 @@ class AgentApp:
             return found
         if method == "GET" and path.startswith("/v1/models/"):
             return self.get_model
+        if self.sessions_endpoint is not None and path.startswith(SessionsEndpoint.PREFIX):
+            return self.sessions_endpoint
         return self.not_found
 
     # Messages -----------------------------------------------------------------
@@ -134,13 +148,47 @@ class AgentApp:
         pool = self._pool_for(context.pool)
         self._check_context_window(pool.first.name, body)
         request = _messages_request(scope, body, context.raw_body, context.body_changed)
+        recorder = self._record_request(scope, body)
+        if recorder is not None:
+            send = recorder.wrap(send)
 
         async def call() -> None:
+            if self.loop is not None:
+                await self.loop.run(send, request, pool, context.failover, context.session_id)
+                return
             async with pool.messages(request, context.failover) as (provider, response):
                 context.provider = provider.name
                 await _relay_response(scope, send, response, provider.name, self.ping_interval)
 
         await _cancel_on_disconnect(receive, call)
+        if recorder is not None:
+            self._record_answer(recorder)
+
+    def _record_request(self, scope: Scope, body: dict[str, Any]) -> _AnswerRecorder | None:
+        """Store what is new in this request's conversation (off the event loop)."""
+        if self.sessions is None:
+            return None
+        context = get_context(scope)
+        session = context.session_id or derive_session_id(scope["headers"], body)
+        context.session_id = session
+        sent = context.raw_body if context.raw_body and not context.body_changed else body
+        return _AnswerRecorder(self.sessions.submit_request(session, sent))
+
+    def _record_answer(self, recorder: _AnswerRecorder) -> None:
+        """Assemble and store the answer after it was sent, so the client never waits."""
+        if self.sessions is None or recorder.status != 200:
+            return
+        store = self.sessions
+
+        async def record() -> None:
+            body = b"".join(recorder.chunks)
+            message = await asyncio.to_thread(assemble_answer, body, recorder.content_type)
+            if message is not None:
+                store.submit_answer(recorder.turn, message)
+
+        task = asyncio.get_running_loop().create_task(record())
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
 
     async def count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
         context = get_context(scope)
@@ -215,6 +263,29 @@ class AgentApp:
             f"No endpoint {scope['method']} {scope['path']}. lynkr serves POST /v1/messages, "
             "POST /v1/messages/count_tokens, GET /v1/models, GET /health and GET /ready."
         )
+
+
+class _AnswerRecorder:
+    """Keeps a copy of the answer's bytes as they go out, for the session store."""
+
+    def __init__(self, turn: Any) -> None:
+        self.turn = turn
+        self.status = 0
+        self.content_type = ""
+        self.chunks: list[bytes] = []
+
+    def wrap(self, send: Send) -> Send:
+        async def recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"content-type":
+                        self.content_type = value.decode("latin-1")
+            elif message["type"] == "http.response.body" and self.status == 200:
+                self.chunks.append(message.get("body", b""))
+            await send(message)
+
+        return recording
 
 
 def _messages_request(

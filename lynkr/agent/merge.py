@@ -20,7 +20,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Step", "StepMerger", "Usage"]
+from lynkr.protocol import SSEDecoder
+
+__all__ = ["Step", "StepMerger", "Usage", "assemble_answer"]
 
 Event = tuple[str, dict[str, Any]]
 
@@ -217,3 +219,27 @@ def _parse_input(parts: list[str], start: Any) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         return {"__unparsedToolInput": {"raw": raw, "len": len(raw)}}
+
+
+def assemble_answer(body: bytes, content_type: str) -> dict[str, Any] | None:
+    """A whole Anthropic message from a relayed answer: JSON as is, SSE assembled.
+
+    Used off the request path (sessions record the answer after it was sent).
+    """
+    if content_type.startswith("application/json"):
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        return message if isinstance(message, dict) else None
+    merger = StepMerger(internal_tools=())
+    merger.begin_step()
+    decoder = SSEDecoder()
+    for event in [*decoder.feed(body), *decoder.flush()]:
+        if event.event and event.data:
+            try:
+                merger.feed(event.event, orjson.loads(event.data))
+            except orjson.JSONDecodeError:
+                return None
+    step = merger.end_step()
+    return {"content": step.blocks, "stop_reason": step.stop_reason, "usage": step.usage}

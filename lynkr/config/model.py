@@ -135,6 +135,8 @@ class Config:
     routes: tuple[RouteConfig, ...]
     # The top-level sections a middleware may take its defaults from (e.g. `routing:`).
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    sessions: Mapping[str, Any] = field(default_factory=dict)
+    tools: Mapping[str, Any] = field(default_factory=dict)
 
 
 _COMMON_PROVIDER_KEYS = ("type", "base_url", "api_key", "model", "timeout", "headers")
@@ -177,6 +179,8 @@ def build_config(
         models=tuple(ModelEntry(m["id"], m.get("display_name")) for m in data["models"]),
         routes=tuple(_route(i, raw) for i, raw in enumerate(data["routes"])),
         sections={"routing": routing},
+        sessions=dict(data.get("sessions", {})),
+        tools=dict(data.get("tools", {})),
     )
     return config, issues
 

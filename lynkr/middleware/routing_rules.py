@@ -23,9 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from lynkr.protocol import estimate_input_tokens
+from lynkr.protocol import claude_code_session_id, estimate_input_tokens
 
 __all__ = [
     "Check",
@@ -271,20 +269,11 @@ def _show(value: Any) -> str:
 
 
 def session_id(headers: Mapping[str, str], body: Mapping[str, Any] | None) -> str | None:
-    """Claude Code's session: its header, else `metadata.user_id`'s session_id (A.3, A.4)."""
-    value = headers.get("x-claude-code-session-id")
-    if value:
-        return value
-    metadata = (body or {}).get("metadata")
-    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
-    if isinstance(user_id, str) and user_id.startswith("{"):
-        try:
-            parsed = orjson.loads(user_id)
-        except orjson.JSONDecodeError:
-            return None
-        found = parsed.get("session_id") if isinstance(parsed, dict) else None
-        return found if isinstance(found, str) and found else None
-    return None
+    """Claude Code's session: its header, else `metadata.user_id`'s session_id (A.3, A.4).
+
+    The rule lives in `lynkr.protocol.claude_code`, shared with the agent's session store.
+    """
+    return claude_code_session_id(headers, body)
 
 
 def rules_from_options(rules: Sequence[Mapping[str, Any]]) -> tuple[Rule, ...]:

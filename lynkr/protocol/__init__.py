@@ -12,6 +12,7 @@ from lynkr.protocol.anthropic import (
     prepare_request,
     rewrite_model_in_message,
 )
+from lynkr.protocol.claude_code import claude_code_session_id, conversation_fingerprint
 from lynkr.protocol.ollama import (
     OllamaOptions,
     OllamaStreamTranslator,
@@ -52,6 +53,8 @@ __all__ = [
     "UpstreamRewrite",
     "anthropic_message_to_openai",
     "anthropic_models_to_openai",
+    "claude_code_session_id",
+    "conversation_fingerprint",
     "encode_event",
     "estimate_input_tokens",
     "filter_betas",

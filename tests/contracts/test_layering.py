@@ -23,7 +23,8 @@ ALLOWED: dict[str, set[str]] = {
     "providers": {"protocol", "resilience", "errors"},
     "agent": {"providers", "protocol", "policy", "resilience", "asgi", "stores", "errors"},
     "stack": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors"},
-    "cli": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "stack"},
+    "cli": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "stack"}
+    | {"policy", "protocol", "resilience", "cache"},
 }
 
 

@@ -1,0 +1,778 @@
+"""Sessions: every conversation's turns and token usage, stored incrementally in SQLite.
+
+**Which session.** `derive_session_id` (pure): Claude Code's own id (the
+`x-claude-code-session-id` header, else `metadata.user_id`'s session_id,
+PROTOCOL.md A.3/A.4), else `conversation_fingerprint` of the first user message
+and the system head — the same for every request of one conversation, never a
+random id per request.
+
+**What is stored.** Each request carries the whole conversation; only what is
+new since the session's last request is written. A session holds *branches*:
+a branch is a conversation the client has sent, kept as its `length` and the
+rolling hash of its messages (`head`: hash(previous head + hash(message))).
+A request continues the branch whose head equals the rolling hash of its own
+first `length` messages (the longest such branch) and appends the rest. When
+no branch fits — the client edited, rewound or compacted the history, or a
+side request (a title, say) shares the session id — a new branch starts from
+the longest stored prefix it shares (found by binary search over the stored
+rolling hashes) and stores only the rest. Nothing is duplicated or
+overwritten, so storage grows linearly with the turns.
+
+Message contents are stored once per session by content hash (`blobs`),
+without `cache_control` (Claude Code moves that marker every turn, A.4): the
+assistant answer recorded after a turn and the same message echoed back in
+the next request are one row.
+
+**Turns and usage.** Each request is a turn (its new messages, then its
+answer and usage: input, output, cache-read and cache-creation tokens); the
+session row keeps the totals. One transaction per call, committed before it
+returns: a process killed between requests loses nothing (WAL).
+
+**Retention.** Each `record_request` first deletes at most `prune_batch`
+sessions idle for more than `retention_days`, and, when a new session
+pushes the count over `max_sessions`, the least recently updated ones.
+
+**Latency.** All SQLite work runs on the store's worker thread
+(`lynkr.stores.Database`). The `submit_*` methods return at once (the body is
+snapshotted first, so the caller may go on mutating it); jobs run in
+submission order, and `close()` runs every queued job before it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+import structlog
+
+from lynkr.asgi import Receive, Scope, Send, api_path, send_error, send_json
+from lynkr.errors import NotFound, PermissionDenied
+from lynkr.protocol import claude_code_session_id, conversation_fingerprint
+from lynkr.stores import Connection, Database
+
+__all__ = [
+    "DEFAULT_MAX_SESSIONS",
+    "DEFAULT_RETENTION_DAYS",
+    "USAGE_FIELDS",
+    "SessionStore",
+    "SessionsEndpoint",
+    "TurnRef",
+    "derive_session_id",
+]
+
+DEFAULT_RETENTION_DAYS = 30.0
+DEFAULT_MAX_SESSIONS = 10_000
+DEFAULT_PRUNE_BATCH = 100
+# Anthropic's usage field → the column that keeps it.
+USAGE_FIELDS = {
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "cache_read_input_tokens": "cache_read_tokens",
+    "cache_creation_input_tokens": "cache_creation_tokens",
+}
+_SUMMARY_CHARS = 200
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_log = structlog.get_logger("lynkr.sessions")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lynkr_sessions (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    model TEXT,
+    turns INTEGER NOT NULL DEFAULT 0,
+    branches INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_creation_tokens INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS lynkr_sessions_updated ON lynkr_sessions (updated);
+CREATE TABLE IF NOT EXISTS lynkr_session_branches (
+    session_id TEXT NOT NULL,
+    branch INTEGER NOT NULL,
+    parent INTEGER,
+    fork INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    head TEXT NOT NULL,
+    PRIMARY KEY (session_id, branch)
+);
+CREATE TABLE IF NOT EXISTS lynkr_session_messages (
+    session_id TEXT NOT NULL,
+    branch INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    turn INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    PRIMARY KEY (session_id, branch, position)
+);
+CREATE INDEX IF NOT EXISTS lynkr_session_messages_prefix
+    ON lynkr_session_messages (session_id, prefix);
+CREATE TABLE IF NOT EXISTS lynkr_session_blobs (
+    session_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    content BLOB NOT NULL,
+    UNIQUE (session_id, digest)
+);
+CREATE TABLE IF NOT EXISTS lynkr_session_turns (
+    session_id TEXT NOT NULL,
+    turn INTEGER NOT NULL,
+    branch INTEGER NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    model TEXT,
+    first INTEGER NOT NULL,
+    added INTEGER NOT NULL,
+    answer TEXT,
+    stop_reason TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cache_read_tokens INTEGER,
+    cache_creation_tokens INTEGER,
+    PRIMARY KEY (session_id, turn)
+);
+"""
+_TABLES = (
+    "lynkr_session_turns",
+    "lynkr_session_blobs",
+    "lynkr_session_messages",
+    "lynkr_session_branches",
+)
+
+
+# --------------------------------------------------------------------------- session id
+
+
+def derive_session_id(
+    headers: Mapping[str, str] | Iterable[tuple[bytes, bytes]], body: Mapping[str, Any] | None
+) -> str:
+    """The session of a request: Claude Code's id, else a fingerprint of the conversation.
+
+    `headers` is a mapping with lower-case names or the ASGI `scope["headers"]` list.
+    """
+    if not isinstance(headers, Mapping):
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
+    return claude_code_session_id(headers, body) or conversation_fingerprint(body or {})
+
+
+# --------------------------------------------------------------------------- hashing (pure)
+
+
+def canonical_message(message: Any) -> dict[str, Any]:
+    """`{"role", "content": [blocks]}` with string content as one text block, no cache_control."""
+    if not isinstance(message, Mapping):
+        return {"role": "unknown", "content": [{"type": "json", "value": message}]}
+    content = message.get("content")
+    if isinstance(content, str):
+        blocks: Any = [{"type": "text", "text": content}]
+    else:
+        blocks = _without_cache_control(content if content is not None else [])
+    return {"role": str(message.get("role", "unknown")), "content": blocks}
+
+
+def _without_cache_control(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_cache_control(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [_without_cache_control(item) for item in value]
+    return value
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _encode(message: dict[str, Any]) -> bytes:
+    return orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A request's messages, canonical, with each one's digest and rolling prefix hash."""
+
+    roles: list[str]
+    encoded: list[bytes]
+    digests: list[str]
+    prefixes: list[str]
+    model: str | None
+
+
+def _prepare(body: Mapping[str, Any]) -> _Prepared:
+    messages = body.get("messages")
+    canonical = [canonical_message(m) for m in messages] if isinstance(messages, list) else []
+    encoded = [_encode(m) for m in canonical]
+    digests = [_digest(data) for data in encoded]
+    prefixes: list[str] = []
+    head = ""
+    for digest in digests:
+        head = _digest((head + digest).encode("ascii"))
+        prefixes.append(head)
+    model = body.get("model")
+    return _Prepared(
+        [m["role"] for m in canonical],
+        encoded,
+        digests,
+        prefixes,
+        model if isinstance(model, str) else None,
+    )
+
+
+# --------------------------------------------------------------------------- the store
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRef:
+    """One stored turn: pass it to `record_answer`."""
+
+    session_id: str
+    turn: int
+    branch: int
+    added: int
+
+
+class SessionStore:
+    """Sessions in the SQLite file at `path` (see the module docstring).
+
+    `clock` gives wall-clock seconds (retention must hold across restarts);
+    it is injectable for tests. The constructor does no I/O.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        prune_batch: int = DEFAULT_PRUNE_BATCH,
+        clock: Callable[[], float] = time.time,
+        driver_name: str | None = None,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        if retention_days <= 0:
+            raise ValueError(f"sessions.retention_days must be > 0, got {retention_days!r}")
+        if max_sessions < 1:
+            raise ValueError(f"sessions.max_sessions must be >= 1, got {max_sessions!r}")
+        if prune_batch < 1:
+            raise ValueError(f"sessions.prune_batch must be >= 1, got {prune_batch!r}")
+        self.path = Path(path)
+        self.retention_days = retention_days
+        self.max_sessions = max_sessions
+        self.prune_batch = prune_batch
+        self.clock = clock
+        self.db = Database(
+            path,
+            setup=lambda db: db.executescript(_SCHEMA),
+            driver_name=driver_name,
+            synchronous=synchronous,
+            thread_name="lynkr-sessions",
+        )
+
+    async def open(self) -> None:
+        """Open the file and create the tables (at startup, so a bad path fails early)."""
+        await self.db.open()
+
+    async def close(self) -> None:
+        """Run every queued job (nothing submitted is lost), then close the file."""
+        await self.db.close()
+
+    # Writing -----------------------------------------------------------------
+
+    def submit_request(
+        self, session_id: str, body: Mapping[str, Any] | bytes | bytearray | memoryview
+    ) -> Future[TurnRef]:
+        """Queue `record_request`; returns at once. `body` is snapshotted here."""
+        future = self.db.submit_write(
+            self._record_request, session_id, _snapshot(body), self.clock()
+        )
+        future.add_done_callback(_log_failure("record_request", session_id))
+        return future
+
+    def submit_answer(
+        self,
+        turn: TurnRef | Future[TurnRef],
+        message_or_content: Any,
+        usage: Mapping[str, Any] | None = None,
+    ) -> Future[None]:
+        """Queue `record_answer`; returns at once. `turn` may be `submit_request`'s future."""
+        answer = _answer_parts(message_or_content, usage)
+        future = self.db.submit_write(self._record_answer, turn, answer, self.clock())
+        session = turn.session_id if isinstance(turn, TurnRef) else "?"
+        future.add_done_callback(_log_failure("record_answer", session))
+        return future
+
+    async def record_request(
+        self, session_id: str, body: Mapping[str, Any] | bytes | bytearray | memoryview
+    ) -> TurnRef:
+        """Store what is new in `body`'s conversation as a new turn of `session_id`."""
+        return await self.db.write(self._record_request, session_id, _snapshot(body), self.clock())
+
+    async def record_answer(
+        self, turn: TurnRef, message_or_content: Any, usage: Mapping[str, Any] | None = None
+    ) -> None:
+        """Store a turn's answer (a message, or its content) and usage; totals follow.
+
+        `usage` defaults to the message's own `usage`. Recording a turn twice replaces
+        its answer and corrects the totals.
+        """
+        answer = _answer_parts(message_or_content, usage)
+        await self.db.write(self._record_answer, turn, answer, self.clock())
+
+    # Reading -----------------------------------------------------------------
+
+    async def get(self, session_id: str, *, full: bool = False) -> dict[str, Any] | None:
+        """A session's turns (new messages summarised, answer, usage) and totals; None if unknown.
+
+        `full` adds each message's whole content.
+        """
+        return await self.db.run(_read_session, session_id, full)
+
+    async def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The `limit` most recently updated sessions, newest first, with their totals."""
+        return await self.db.run(_list_sessions, max(limit, 0))
+
+    async def stats(self) -> dict[str, int]:
+        """Row counts and content bytes (for tests and metrics)."""
+        return await self.db.run(_stats)
+
+    # On the worker thread, inside a transaction --------------------------------
+
+    def _record_request(self, db: Connection, session_id: str, raw: bytes, now: float) -> TurnRef:
+        body = orjson.loads(raw)
+        prepared = _prepare(body if isinstance(body, dict) else {})
+        created = _touch_session(db, session_id, prepared.model, now)
+        self._prune(db, session_id, now, check_count=created)
+        branch, start = _choose_branch(db, session_id, prepared)
+        turn = _next_counter(db, session_id, "turns")
+        _append(db, session_id, branch, turn, prepared, start)
+        db.execute(
+            "INSERT INTO lynkr_session_turns (session_id, turn, branch, started, model, first, "
+            "added) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (session_id, turn, branch, now, prepared.model, start, len(prepared.digests) - start),
+        )
+        return TurnRef(session_id, turn, branch, len(prepared.digests) - start)
+
+    def _record_answer(
+        self, db: Connection, turn: TurnRef | Future[TurnRef], answer: _Answer, now: float
+    ) -> None:
+        ref = turn if isinstance(turn, TurnRef) else turn.result(timeout=0)
+        encoded = _encode(answer.message)
+        digest = _digest(encoded)
+        _put_blob(db, ref.session_id, digest, encoded)
+        columns = list(USAGE_FIELDS.values())
+        old = db.execute(
+            f"SELECT {', '.join(columns)} FROM lynkr_session_turns "
+            "WHERE session_id = ? AND turn = ?",
+            (ref.session_id, ref.turn),
+        ).fetchone()
+        if old is None:
+            raise LookupError(f"no turn {ref.turn} in session {ref.session_id!r}")
+        new = [answer.usage.get(field, 0) for field in USAGE_FIELDS]
+        db.execute(
+            "UPDATE lynkr_session_turns SET answer = ?, stop_reason = ?, ended = ?, "
+            + ", ".join(f"{c} = ?" for c in columns)
+            + " WHERE session_id = ? AND turn = ?",
+            (digest, answer.stop_reason, now, *new, ref.session_id, ref.turn),
+        )
+        deltas = [n - (o or 0) for n, o in zip(new, old, strict=True)]
+        db.execute(
+            "UPDATE lynkr_sessions SET updated = ?, "
+            + ", ".join(f"{c} = {c} + ?" for c in columns)
+            + " WHERE id = ?",
+            (now, *deltas, ref.session_id),
+        )
+
+    def _prune(self, db: Connection, keep: str, now: float, *, check_count: bool) -> None:
+        """Delete at most `prune_batch` expired sessions, then any over `max_sessions`."""
+        cutoff = now - self.retention_days * 86400
+        rows = db.execute(
+            "SELECT id FROM lynkr_sessions WHERE updated < ? AND id != ? ORDER BY updated LIMIT ?",
+            (cutoff, keep, self.prune_batch),
+        ).fetchall()
+        budget = self.prune_batch - len(rows)
+        if check_count and budget > 0:
+            (count,) = db.execute("SELECT COUNT(*) FROM lynkr_sessions").fetchone()
+            over = min(count - len(rows) - self.max_sessions, budget)
+            if over > 0:
+                rows += db.execute(
+                    "SELECT id FROM lynkr_sessions WHERE updated >= ? AND id != ? "
+                    "ORDER BY updated LIMIT ?",
+                    (cutoff, keep, over),
+                ).fetchall()
+        for (session_id,) in rows:
+            _delete_session(db, session_id)
+
+
+# --------------------------------------------------------------------------- worker helpers
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    message: dict[str, Any]
+    stop_reason: str | None
+    usage: dict[str, int]
+
+
+def _snapshot(body: Mapping[str, Any] | bytes | bytearray | memoryview) -> bytes:
+    """The request body as bytes the worker thread can parse, whatever the caller does next."""
+    if isinstance(body, bytes | bytearray | memoryview):
+        return bytes(body)
+    return orjson.dumps(body)
+
+
+def _answer_parts(message_or_content: Any, usage: Mapping[str, Any] | None) -> _Answer:
+    """Snapshot an answer: a message dict, a content list or a string; usage as integers."""
+    stop_reason = None
+    if isinstance(message_or_content, Mapping) and "content" in message_or_content:
+        content = message_or_content.get("content")
+        stop_reason = message_or_content.get("stop_reason")
+        if usage is None and isinstance(message_or_content.get("usage"), Mapping):
+            usage = message_or_content["usage"]
+    else:
+        content = message_or_content
+    message = canonical_message({"role": "assistant", "content": content})
+    # A copy through JSON, so the caller may reuse its objects at once.
+    message = orjson.loads(_encode(message))
+    counts = {
+        field: int(value)
+        for field, value in (usage or {}).items()
+        if field in USAGE_FIELDS and isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    return _Answer(message, stop_reason if isinstance(stop_reason, str) else None, counts)
+
+
+def _touch_session(db: Connection, session_id: str, model: str | None, now: float) -> bool:
+    """Create the session row or bump its `updated`; True when it was created."""
+    found = db.execute("SELECT 1 FROM lynkr_sessions WHERE id = ?", (session_id,)).fetchone()
+    if found is None:
+        db.execute(
+            "INSERT INTO lynkr_sessions (id, created, updated, model) VALUES (?, ?, ?, ?)",
+            (session_id, now, now, model),
+        )
+        return True
+    db.execute(
+        "UPDATE lynkr_sessions SET updated = ?, model = COALESCE(?, model) WHERE id = ?",
+        (now, model, session_id),
+    )
+    return False
+
+
+def _next_counter(db: Connection, session_id: str, column: str) -> int:
+    """Take the next number from the session's `turns` or `branches` counter."""
+    (value,) = db.execute(
+        f"SELECT {column} FROM lynkr_sessions WHERE id = ?", (session_id,)
+    ).fetchone()
+    db.execute(f"UPDATE lynkr_sessions SET {column} = {column} + 1 WHERE id = ?", (session_id,))
+    return int(value)
+
+
+def _choose_branch(db: Connection, session_id: str, prepared: _Prepared) -> tuple[int, int]:
+    """The branch the request continues and how many of its messages are already stored."""
+    heads = db.execute(
+        "SELECT branch, length, head FROM lynkr_session_branches WHERE session_id = ? "
+        "ORDER BY length DESC, branch DESC",
+        (session_id,),
+    ).fetchall()
+    total = len(prepared.prefixes)
+    for branch, length, head in heads:
+        if length <= total and (length == 0 or prepared.prefixes[length - 1] == head):
+            return int(branch), int(length)
+    parent, fork = _longest_stored_prefix(db, session_id, prepared.prefixes)
+    branch = _next_counter(db, session_id, "branches")
+    db.execute(
+        "INSERT INTO lynkr_session_branches (session_id, branch, parent, fork, length, head) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (session_id, branch, parent, fork, fork, prepared.prefixes[fork - 1] if fork else ""),
+    )
+    return branch, fork
+
+
+def _longest_stored_prefix(
+    db: Connection, session_id: str, prefixes: Sequence[str]
+) -> tuple[int | None, int]:
+    """(branch holding it, length) of the longest prefix of `prefixes` stored in any branch.
+
+    A rolling hash stored at position i means positions < i are stored too, so
+    "is prefix i stored?" is monotone and a binary search needs log2(n) lookups.
+    """
+    low, high, found = 0, len(prefixes), None
+    while low < high:
+        middle = (low + high + 1) // 2
+        row = db.execute(
+            "SELECT branch FROM lynkr_session_messages WHERE session_id = ? AND prefix = ? LIMIT 1",
+            (session_id, prefixes[middle - 1]),
+        ).fetchone()
+        if row is None:
+            high = middle - 1
+        else:
+            low, found = middle, int(row[0])
+    return found, low
+
+
+def _append(
+    db: Connection, session_id: str, branch: int, turn: int, prepared: _Prepared, start: int
+) -> None:
+    """Store messages `start:` of the request on `branch` and move the branch's head."""
+    for position in range(start, len(prepared.digests)):
+        digest = prepared.digests[position]
+        _put_blob(db, session_id, digest, prepared.encoded[position])
+        db.execute(
+            "INSERT INTO lynkr_session_messages "
+            "(session_id, branch, position, turn, role, digest, prefix) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                session_id,
+                branch,
+                position,
+                turn,
+                prepared.roles[position],
+                digest,
+                prepared.prefixes[position],
+            ),
+        )
+    if len(prepared.digests) > start:
+        db.execute(
+            "UPDATE lynkr_session_branches SET length = ?, head = ? "
+            "WHERE session_id = ? AND branch = ?",
+            (len(prepared.digests), prepared.prefixes[-1], session_id, branch),
+        )
+
+
+def _put_blob(db: Connection, session_id: str, digest: str, content: bytes) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO lynkr_session_blobs (session_id, digest, content) VALUES (?, ?, ?)",
+        (session_id, digest, content),
+    )
+
+
+def _delete_session(db: Connection, session_id: str) -> None:
+    for table in _TABLES:
+        db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+    db.execute("DELETE FROM lynkr_sessions WHERE id = ?", (session_id,))
+
+
+def _log_failure(what: str, session_id: str) -> Callable[[Future[Any]], None]:
+    """A done-callback that logs a failed fire-and-forget job (it has no one to raise to)."""
+
+    def check(future: Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            error = future.exception()
+            _log.warning("session_store_failed", job=what, session=session_id, error=repr(error))
+
+    return check
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_session(db: Connection, session_id: str, full: bool) -> dict[str, Any] | None:
+    row = db.execute(
+        "SELECT id, created, updated, model, turns, branches, input_tokens, output_tokens, "
+        "cache_read_tokens, cache_creation_tokens FROM lynkr_sessions WHERE id = ?",
+        (session_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    session = _session_summary(row)
+    blobs = _blob_reader(db, session_id)
+    messages: dict[int, list[dict[str, Any]]] = {}
+    for turn, position, role, digest in db.execute(
+        "SELECT turn, position, role, digest FROM lynkr_session_messages "
+        "WHERE session_id = ? ORDER BY turn, position",
+        (session_id,),
+    ).fetchall():
+        content = blobs(digest)["content"]
+        messages.setdefault(turn, []).append(_message_view(position, role, content, full))
+    session["turns"] = [
+        _turn_view(turn_row, messages.get(turn_row[0], []), blobs, full)
+        for turn_row in db.execute(
+            "SELECT turn, branch, started, ended, model, first, added, answer, stop_reason, "
+            "input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens "
+            "FROM lynkr_session_turns WHERE session_id = ? ORDER BY turn",
+            (session_id,),
+        ).fetchall()
+    ]
+    session["branches"] = [
+        {"branch": b, "parent": p, "fork": f, "length": n}
+        for b, p, f, n in db.execute(
+            "SELECT branch, parent, fork, length FROM lynkr_session_branches "
+            "WHERE session_id = ? ORDER BY branch",
+            (session_id,),
+        ).fetchall()
+    ]
+    return session
+
+
+def _list_sessions(db: Connection, limit: int) -> list[dict[str, Any]]:
+    rows = db.execute(
+        "SELECT id, created, updated, model, turns, branches, input_tokens, output_tokens, "
+        "cache_read_tokens, cache_creation_tokens FROM lynkr_sessions "
+        "ORDER BY updated DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [_session_summary(row) for row in rows]
+
+
+def _stats(db: Connection) -> dict[str, int]:
+    counts = {
+        table.removeprefix("lynkr_session_"): int(
+            db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        )
+        for table in _TABLES
+    }
+    counts["sessions"] = int(db.execute("SELECT COUNT(*) FROM lynkr_sessions").fetchone()[0])
+    (size,) = db.execute(
+        "SELECT COALESCE(SUM(LENGTH(content)), 0) FROM lynkr_session_blobs"
+    ).fetchone()
+    counts["content_bytes"] = int(size)
+    return counts
+
+
+def _blob_reader(db: Connection, session_id: str) -> Callable[[str], dict[str, Any]]:
+    def read(digest: str) -> dict[str, Any]:
+        row = db.execute(
+            "SELECT content FROM lynkr_session_blobs WHERE session_id = ? AND digest = ?",
+            (session_id, digest),
+        ).fetchone()
+        loaded = orjson.loads(row[0]) if row else {"content": []}
+        return loaded if isinstance(loaded, dict) else {"content": loaded}
+
+    return read
+
+
+def _session_summary(row: Sequence[Any]) -> dict[str, Any]:
+    session_id, created, updated, model, turns, branches, *usage = row
+    return {
+        "id": session_id,
+        "created_at": _iso(created),
+        "updated_at": _iso(updated),
+        "model": model,
+        "turn_count": turns,
+        "branch_count": branches,
+        "usage": dict(zip(USAGE_FIELDS, usage, strict=True)),
+    }
+
+
+def _turn_view(
+    row: Sequence[Any],
+    messages: list[dict[str, Any]],
+    blobs: Callable[[str], dict[str, Any]],
+    full: bool,
+) -> dict[str, Any]:
+    turn, branch, started, ended, model, first, added, answer, stop, *usage = row
+    view: dict[str, Any] = {
+        "turn": turn,
+        "branch": branch,
+        "started_at": _iso(started),
+        "ended_at": _iso(ended) if ended is not None else None,
+        "model": model,
+        "first_position": first,
+        "new_message_count": added,
+        "new_messages": messages,
+        "answer": None,
+        "usage": None,
+    }
+    if answer is not None:
+        content = blobs(answer)["content"]
+        view["answer"] = {**_message_view(None, "assistant", content, full), "stop_reason": stop}
+        view["usage"] = dict(zip(USAGE_FIELDS, usage, strict=True))
+    return view
+
+
+def _message_view(position: int | None, role: str, content: Any, full: bool) -> dict[str, Any]:
+    blocks = content if isinstance(content, list) else []
+    view: dict[str, Any] = {"role": role}
+    if position is not None:
+        view["position"] = position
+    view["blocks"] = [b.get("type") if isinstance(b, dict) else "?" for b in blocks]
+    view["summary"] = " | ".join(_block_summary(b) for b in blocks)
+    if full:
+        view["content"] = blocks
+    return view
+
+
+def _block_summary(block: Any) -> str:
+    if not isinstance(block, dict):
+        return "?"
+    kind = block.get("type")
+    if kind == "text":
+        return _clip(str(block.get("text", "")))
+    if kind == "tool_use":
+        arguments = orjson.dumps(block.get("input", {})).decode()
+        return _clip(f"tool_use {block.get('name')} {arguments}")
+    if kind == "tool_result":
+        inner = block.get("content")
+        text = inner if isinstance(inner, str) else " ".join(_block_summary(b) for b in inner or [])
+        marker = " (error)" if block.get("is_error") else ""
+        return _clip(f"tool_result {block.get('tool_use_id')}{marker}: {text}")
+    if kind in {"thinking", "redacted_thinking"}:
+        return f"{kind} ({len(str(block.get('thinking', block.get('data', ''))))} chars)"
+    return str(kind)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _SUMMARY_CHARS else text[: _SUMMARY_CHARS - 1] + "…"
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------- endpoint
+
+
+class SessionsEndpoint:
+    """`GET /v1/lynkr/sessions[?limit=N]` and `GET /v1/lynkr/sessions/{id}[?content=full]`.
+
+    Loopback clients only (until inbound auth exists): others get a 403
+    `permission_error`; an unknown id is a 404 `not_found_error`. Mount it for
+    any path under `/v1/lynkr/sessions` (a client path prefix is allowed).
+    """
+
+    PREFIX = "/v1/lynkr/sessions"
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._serve(scope, send)
+        except (NotFound, PermissionDenied) as error:
+            await send_error(send, error)
+
+    async def _serve(self, scope: Scope, send: Send) -> None:
+        client = scope.get("client")
+        if not client or client[0] not in _LOOPBACK:
+            raise PermissionDenied(
+                "The sessions API answers only clients on loopback (127.0.0.1 or ::1) until "
+                "inbound authentication is configured."
+            )
+        if scope.get("method") not in {"GET", "HEAD"}:
+            raise NotFound(f"No endpoint {scope.get('method')} {self.PREFIX}; use GET.")
+        rest = unquote(api_path(scope["path"]).removeprefix(self.PREFIX).strip("/"))
+        query = _query(scope)
+        head_only = scope["method"] == "HEAD"
+        if not rest:
+            limit = int(query["limit"]) if query.get("limit", "").isdigit() else 50
+            sessions = await self.store.list(min(limit, 1000))
+            payload = orjson.dumps({"object": "list", "data": sessions})
+            await send_json(send, 200, payload, head_only=head_only)
+            return
+        found = await self.store.get(rest, full=query.get("content") == "full")
+        if found is None:
+            raise NotFound(f"No session '{rest}'. GET {self.PREFIX} lists the known ones.")
+        await send_json(send, 200, orjson.dumps(found), head_only=head_only)
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    raw = scope.get("query_string", b"").decode("latin-1")
+    pairs = (part.partition("=") for part in raw.split("&") if part)
+    return {unquote(key): unquote(value) for key, _, value in pairs}

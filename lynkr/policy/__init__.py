@@ -1,0 +1,60 @@
+"""The policy evaluator: policy files → rules → decisions, for requests and for tool calls.
+
+Pure (DESIGN.md §2): no I/O beyond resolving paths with `os.path.realpath`
+(and listing a directory to expand a wildcard argument). Used by the policy
+middleware (request rules; `tool_use` blocks in responses) and by the agent's
+tool loop (every server-side tool call), so it sits below both.
+
+    policy = Policy.from_data(load_policy_data("policies/strict.yaml"))  # lynkr.config.policy
+    decision = evaluate_tool_call(policy, "Bash", {"command": "ls; rm -rf /"},
+                                  ToolContext(workspace=Workspace("/work/repo")))
+    decision.allowed, decision.rule, decision.reason
+    # False, 'shell.builtin_deny', "`rm` matches shell.builtin_deny pattern 'rm -r /'; …"
+"""
+
+from __future__ import annotations
+
+from lynkr.policy.aliases import canonical_name
+from lynkr.policy.evaluate import (
+    Decision,
+    Rewrite,
+    ToolContext,
+    evaluate_request,
+    evaluate_shell,
+    evaluate_tool_call,
+)
+from lynkr.policy.model import (
+    BUILTIN_DENY,
+    CommandPattern,
+    Denial,
+    FileRules,
+    GitRules,
+    Policy,
+    RequestRules,
+    ShellRules,
+    ToolRules,
+)
+from lynkr.policy.paths import Workspace
+from lynkr.policy.shell import ShellParseError, analyse
+
+__all__ = [
+    "BUILTIN_DENY",
+    "CommandPattern",
+    "Decision",
+    "Denial",
+    "FileRules",
+    "GitRules",
+    "Policy",
+    "RequestRules",
+    "Rewrite",
+    "ShellParseError",
+    "ShellRules",
+    "ToolContext",
+    "ToolRules",
+    "Workspace",
+    "analyse",
+    "canonical_name",
+    "evaluate_request",
+    "evaluate_shell",
+    "evaluate_tool_call",
+]

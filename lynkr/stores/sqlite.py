@@ -1,0 +1,296 @@
+"""Opening SQLite, the one way lynkr does it (DESIGN.md §7).
+
+The driver is the first of these that imports (`DRIVERS`, checked once):
+
+* ``pysqlite3`` — pysqlite3-binary, the stdlib module's API over a bundled
+  SQLite that can load extensions (sqlite-vec);
+* ``apsw`` — can load extensions too; its API differs, so `connect` wraps it
+  in the few DB-API calls lynkr uses (`execute` → cursor with `fetchone`/
+  `fetchall`, `executescript`, `close`);
+* ``sqlite3`` — the stdlib, always there; on these machines it cannot load
+  extensions.
+
+`driver()` says which loaded (`lynkr serve` can print it); `connect(path,
+driver="sqlite3")` forces one. Every connection is in autocommit mode (writes
+group themselves with `transaction`), in WAL mode, with a busy timeout, so
+several connections and processes share one file.
+
+`Database` is the async face: one connection owned by one dedicated worker
+thread. Every statement runs there, so the event loop never waits on disk and
+statements never interleave; jobs run in the order they were submitted.
+`submit` returns a `concurrent.futures.Future` at once (fire and forget, still
+ordered); `run` and `write` await the result. `close` runs every job already
+submitted before it closes the connection, so nothing queued is lost.
+
+Durability: `synchronous=NORMAL` in WAL mode keeps every committed
+transaction when the *process* dies (SIGKILL included); only an OS crash or
+power loss can lose the last ones. `synchronous="FULL"` closes that too, at a
+cost per commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+__all__ = [
+    "DRIVERS",
+    "Connection",
+    "Cursor",
+    "Database",
+    "Driver",
+    "connect",
+    "driver",
+    "transaction",
+]
+
+# Tried in this order; the first that imports is used (a name → module table).
+DRIVERS: dict[str, str] = {
+    "pysqlite3": "pysqlite3.dbapi2",
+    "apsw": "apsw",
+    "sqlite3": "sqlite3",
+}
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class Cursor(Protocol):
+    """What lynkr reads from a statement, the same for every driver."""
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """The DB-API subset lynkr uses, the same for every driver."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executescript(self, script: str, /) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """A loaded driver: its name, module, SQLite version and whether it can load extensions."""
+
+    name: str
+    module: ModuleType
+    sqlite_version: str
+    loads_extensions: bool
+
+
+_loaded: dict[str, Driver] = {}
+_lock = threading.Lock()
+
+
+def driver(name: str | None = None) -> Driver:
+    """The driver `name`, or the first of `DRIVERS` that imports; raises `ValueError`."""
+    with _lock:
+        if name is not None:
+            return _loaded.get(name) or _load(name)
+        for candidate in DRIVERS:
+            try:
+                return _loaded.get(candidate) or _load(candidate)
+            except ImportError:
+                continue
+    raise ImportError("no SQLite driver imports (not even the stdlib sqlite3)")  # pragma: no cover
+
+
+def _load(name: str) -> Driver:
+    if name not in DRIVERS:
+        known = ", ".join(DRIVERS)
+        raise ValueError(f"unknown SQLite driver {name!r}; known: {known}")
+    module = importlib.import_module(DRIVERS[name])
+    if name == "apsw":
+        version = module.sqlite_lib_version()
+        loads = hasattr(module.Connection, "enable_load_extension")
+    else:
+        version = module.sqlite_version
+        loads = hasattr(module.Connection, "enable_load_extension")
+    found = Driver(name, module, version, loads)
+    _loaded[name] = found
+    return found
+
+
+def connect(
+    path: str | Path,
+    *,
+    driver_name: str | None = None,
+    busy_timeout: float = 5.0,
+    synchronous: str = "NORMAL",
+) -> Connection:
+    """A connection to the file at `path` (created with its directory), autocommit, WAL.
+
+    Usable from one thread at a time, not necessarily the one that opened it.
+    """
+    if synchronous.upper() not in _SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}: {synchronous!r}")
+    loaded = driver(driver_name)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if loaded.name == "apsw":
+        connection: Connection = _APSWConnection(loaded.module, str(path), busy_timeout)
+    else:
+        connection = loaded.module.connect(
+            str(path), isolation_level=None, timeout=busy_timeout, check_same_thread=False
+        )
+    connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    connection.execute("PRAGMA foreign_keys = ON")
+    return connection
+
+
+class _APSWConnection:
+    """apsw behind the DB-API subset of `Connection` (apsw is always in autocommit)."""
+
+    def __init__(self, apsw: ModuleType, path: str, busy_timeout: float) -> None:
+        self._connection = apsw.Connection(path)
+        self._connection.setbusytimeout(int(busy_timeout * 1000))
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        cursor: Cursor = self._connection.execute(sql, tuple(parameters))
+        return cursor
+
+    def executescript(self, script: str, /) -> Any:
+        return self._connection.execute(script).fetchall()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@contextmanager
+def transaction(connection: Connection) -> Iterator[Connection]:
+    """`BEGIN IMMEDIATE` … `COMMIT`, or `ROLLBACK` when the block raises."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+class Database:
+    """One SQLite file, one connection, one worker thread (see the module docstring).
+
+    `setup` runs once on the worker thread right after connecting (create the
+    schema there). The constructor does no I/O; the file is opened by `open`
+    or by the first job.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        setup: Callable[[Connection], None] | None = None,
+        driver_name: str | None = None,
+        busy_timeout: float = 5.0,
+        synchronous: str = "NORMAL",
+        thread_name: str = "lynkr-sqlite",
+    ) -> None:
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise ValueError(
+                f"synchronous must be one of {', '.join(_SYNCHRONOUS)}: {synchronous!r}"
+            )
+        self.path = Path(path)
+        self.setup = setup
+        self.driver_name = driver_name
+        self.busy_timeout = busy_timeout
+        self.synchronous = synchronous
+        self.thread_name = thread_name
+        self._executor: ThreadPoolExecutor | None = None
+        self._connection: Connection | None = None
+        self._closed = False
+
+    @property
+    def driver(self) -> Driver:
+        """The driver this database uses (or will use when it opens)."""
+        return driver(self.driver_name)
+
+    async def open(self) -> None:
+        """Open the file now, so a bad path or a locked file fails at startup, not mid-request."""
+        await self.run(lambda _: None)
+
+    def submit(
+        self, job: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> Future[_T]:
+        """Queue `job(connection, *args)` on the worker thread; returns at once."""
+        if self._closed:
+            raise RuntimeError(f"the database {self.path.name} is closed")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.thread_name)
+        return self._executor.submit(self._call, job, *args, **kwargs)
+
+    def submit_write(
+        self, job: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> Future[_T]:
+        """`submit`, with the job inside one transaction (committed when it returns)."""
+        return self.submit(_in_transaction, job, *args, **kwargs)
+
+    async def run(
+        self, job: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """Run `job(connection, *args)` on the worker thread and await its result."""
+        return await asyncio.wrap_future(self.submit(job, *args, **kwargs))
+
+    async def write(
+        self, job: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """`run`, inside one transaction."""
+        return await asyncio.wrap_future(self.submit_write(job, *args, **kwargs))
+
+    async def close(self) -> None:
+        """Finish every job already submitted, then close the connection and the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        await asyncio.wrap_future(executor.submit(self._close))
+        await asyncio.to_thread(executor.shutdown, wait=True)
+
+    # On the worker thread ------------------------------------------------------
+
+    def _call(self, job: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        return job(self._db(), *args, **kwargs)
+
+    def _db(self) -> Connection:
+        if self._connection is None:
+            connection = connect(
+                self.path,
+                driver_name=self.driver_name,
+                busy_timeout=self.busy_timeout,
+                synchronous=self.synchronous,
+            )
+            try:
+                if self.setup is not None:
+                    self.setup(connection)
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
+
+    def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
+def _in_transaction(connection: Connection, job: Callable[..., _T], /, *args: Any, **kw: Any) -> _T:
+    with transaction(connection):
+        return job(connection, *args, **kw)

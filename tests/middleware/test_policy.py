@@ -1,0 +1,262 @@
+"""PolicyMiddleware around a two-line app: 403s, rewrites seen downstream, tool_use checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+from structlog.testing import capture_logs
+
+from lynkr.asgi import Receive, Scope, Send, send_json
+from lynkr.middleware.policy import PolicyMiddleware
+from lynkr.policy import Policy
+from lynkr.protocol import SSEDecoder, encode_event
+
+BODY: dict[str, Any] = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 32000,
+    "thinking": {"type": "enabled", "budget_tokens": 31999},
+    "tools": [
+        {"name": "Bash", "input_schema": {"type": "object"}},
+        {"name": "WebFetch", "input_schema": {"type": "object"}},
+        {"name": "Read", "input_schema": {"type": "object"}},
+    ],
+    "messages": [{"role": "user", "content": "hi"}],
+}
+
+
+def client(echo: Any, **options: Any) -> TestClient:
+    return TestClient(PolicyMiddleware(echo, **options))
+
+
+def test_denied_model_is_a_403_naming_the_rule(echo: Any) -> None:
+    policy = {"name": "team", "request": {"allow_models": ["claude-*haiku*"]}}
+    response = client(echo, policy=policy).post("/v1/messages", json=BODY)
+    assert response.status_code == 403
+    assert response.json()["error"] == {
+        "type": "permission_error",
+        "message": "Request refused by lynkr policy 'team': model 'claude-sonnet-4-5' is not "
+        "in request.allow_models (claude-*haiku*); use one of those "
+        "(rule request.allow_models)",
+    }
+    assert response.headers["request-id"].startswith("req_lynkr_")
+
+
+@pytest.mark.parametrize(
+    ("rules", "rule"),
+    [
+        ({"deny_models": ["*sonnet*"]}, "request.deny_models"),
+        ({"max_tools": 2}, "request.max_tools"),
+        ({"deny_tools": ["shell"]}, "request.deny_tools"),  # canonical name of Bash
+        ({"allow_tools": ["Read", "Bash"]}, "request.allow_tools"),
+        ({"thinking": "deny"}, "request.thinking"),
+        ({"max_request_tokens": 10}, "request.max_request_tokens"),
+    ],
+)
+def test_request_rules_deny(echo: Any, rules: dict[str, Any], rule: str) -> None:
+    response = client(echo, policy={"request": rules}).post("/v1/messages", json=BODY)
+    assert response.status_code == 403
+    assert response.json()["error"]["message"].endswith(f"(rule {rule})")
+
+
+def test_require_thinking(echo: Any) -> None:
+    app = client(echo, policy={"request": {"thinking": "require"}})
+    without = {k: v for k, v in BODY.items() if k != "thinking"}
+    assert app.post("/v1/messages", json=without).status_code == 403
+    assert app.post("/v1/messages", json=BODY).status_code == 200
+
+
+def test_rewrites_reach_the_app_and_are_logged(echo: Any) -> None:
+    policy = Policy.from_data(
+        {"request": {"strip_tools": ["web.*"], "max_tokens": 8192, "max_tools": 2}}
+    )
+    with capture_logs() as logs:
+        response = client(echo, policy=policy).post("/v1/messages", json=BODY)
+    assert response.status_code == 200
+    seen = orjson.loads(response.json()["body"])
+    assert [t["name"] for t in seen["tools"]] == ["Bash", "Read"]
+    assert seen["max_tokens"] == 8192
+    assert seen["thinking"] == {"type": "enabled", "budget_tokens": 8191}
+    assert [(e["event"], e["rule"], e["detail"]) for e in logs] == [
+        ("policy.rewrite", "request.strip_tools", "removed tools WebFetch"),
+        ("policy.rewrite", "request.max_tokens", "max_tokens 32000 → 8192"),
+        ("policy.rewrite", "request.max_tokens", "thinking.budget_tokens 31999 → 8191"),
+    ]
+
+
+def test_thinking_strip_and_a_tiny_clamp(echo: Any) -> None:
+    body = {**BODY, "context_management": {"edits": [{"type": "clear_thinking_20251015"}]}}
+    stripped = client(echo, policy={"request": {"thinking": "strip"}}).post(
+        "/v1/messages", json=body
+    )
+    seen = orjson.loads(stripped.json()["body"])
+    assert "thinking" not in seen and "context_management" not in seen
+    tiny = client(echo, policy={"request": {"max_tokens": 1000}}).post("/v1/messages", json=BODY)
+    assert "thinking" not in orjson.loads(tiny.json()["body"])
+
+
+def test_without_request_rules_the_body_is_not_even_parsed(echo: Any) -> None:
+    raw = b'{"model": "m",  "messages": []}'
+    response = client(echo, policy=None).post("/v1/messages", content=raw)
+    assert response.json() == {
+        "body": raw.decode(),
+        "parsed": False,
+        "pool": None,
+        "route_reason": None,
+    }
+
+
+def test_untouched_bodies_pass_byte_for_byte(echo: Any) -> None:
+    raw = b'{"model": "m",  "max_tokens": 5, "messages": []}'
+    response = client(echo, policy={"request": {"max_tokens": 10}}).post(
+        "/v1/messages", content=raw
+    )
+    assert response.json()["body"] == raw.decode()
+
+
+def test_a_broken_body_is_a_400(echo: Any) -> None:
+    response = client(echo, policy={"request": {"max_tokens": 10}}).post(
+        "/v1/messages", content=b"{nope"
+    )
+    assert response.status_code == 400
+
+
+def test_a_file_name_is_refused_with_the_fix(echo: Any) -> None:
+    with pytest.raises(ValueError, match="pass the loaded policy"):
+        PolicyMiddleware(echo, policy="policies/strict.yaml")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"shell\.default"):
+        PolicyMiddleware(echo, policy={"shell": {"default": "perhaps"}})
+
+
+# responses ---------------------------------------------------------------------------------
+
+ANSWER: dict[str, Any] = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "m",
+    "content": [
+        {"type": "text", "text": "Cleaning up."},
+        {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls; rm -rf /"}},
+    ],
+    "stop_reason": "tool_use",
+    "usage": {"input_tokens": 1, "output_tokens": 1},
+}
+
+
+def answering(payload: dict[str, Any]) -> Any:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, orjson.dumps(payload))
+
+    return app
+
+
+def test_a_denied_tool_use_becomes_text_and_the_turn_ends() -> None:
+    app = PolicyMiddleware(answering(ANSWER), enforce_on_responses=True)
+    response = TestClient(app).post("/v1/messages", json=BODY)
+    message = response.json()
+    assert message["stop_reason"] == "end_turn"
+    assert message["content"][0] == ANSWER["content"][0]
+    assert message["content"][1]["type"] == "text"
+    assert message["content"][1]["text"].startswith(
+        "[lynkr] The tool call Bash refused by lynkr policy: `rm` matches shell.builtin_deny"
+    )
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_allowed_tool_uses_pass_unchanged() -> None:
+    mixed = {**ANSWER, "content": [*ANSWER["content"]]}
+    mixed["content"].append(
+        {"type": "tool_use", "id": "t2", "name": "Read", "input": {"file_path": "a.py"}}
+    )
+    app = PolicyMiddleware(answering(mixed), enforce_on_responses=True)
+    message = TestClient(app).post("/v1/messages", json=BODY).json()
+    assert message["stop_reason"] == "tool_use"  # Read still has to run
+    assert message["content"][2] == mixed["content"][2]
+    clean = {**ANSWER, "content": [mixed["content"][2]]}
+    raw = orjson.dumps(clean)
+    app = PolicyMiddleware(answering(clean), enforce_on_responses=True)
+    assert TestClient(app).post("/v1/messages", json=BODY).content == raw
+
+
+def test_workspace_root_confines_client_paths(tmp_path: Any) -> None:
+    answer = {**ANSWER, "content": [
+        {"type": "tool_use", "id": "t", "name": "Write", "input": {"file_path": "/etc/x"}},
+    ]}  # fmt: skip
+    app = PolicyMiddleware(
+        answering(answer), enforce_on_responses=True, workspace_root=str(tmp_path)
+    )
+    text = TestClient(app).post("/v1/messages", json=BODY).json()["content"][0]["text"]
+    assert "(rule files.workspace_only)" in text
+
+
+def sse(*events: dict[str, Any]) -> bytes:
+    return b"".join(encode_event(e["type"], orjson.dumps(e)) for e in events)
+
+
+STREAM = [
+    {"type": "message_start", "message": {**ANSWER, "content": [], "stop_reason": None}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Ok."}},
+    {"type": "content_block_stop", "index": 0},
+    {
+        "type": "content_block_start",
+        "index": 1,
+        "content_block": {"type": "tool_use", "id": "t1", "name": "Bash", "input": {}},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 1,
+        "delta": {"type": "input_json_delta", "partial_json": '{"command": "ls; su'},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 1,
+        "delta": {"type": "input_json_delta", "partial_json": 'do rm x"}'},
+    },
+    {"type": "content_block_stop", "index": 1},
+    {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}},
+    {"type": "message_stop"},
+]
+
+
+def streaming(raw: bytes, chunk: int) -> Any:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for start in range(0, len(raw), chunk):
+            piece = raw[start : start + chunk]
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 100_000])
+def test_a_denied_tool_use_in_a_stream_is_replaced_at_its_index(chunk: int) -> None:
+    app = PolicyMiddleware(streaming(sse(*STREAM), chunk), enforce_on_responses=True)
+    response = TestClient(app).post("/v1/messages", json={**BODY, "stream": True})
+    events = [orjson.loads(e.data) for e in SSEDecoder().feed(response.content + b"\n")]
+    block = ["content_block_start", "content_block_delta", "content_block_stop"]
+    assert [e["type"] for e in events] == [
+        "message_start",
+        *block,
+        *block,
+        *(e["type"] for e in STREAM[-2:]),
+    ]
+    assert events[:4] == STREAM[:4]
+    assert events[4]["content_block"] == {"type": "text", "text": ""}
+    assert {e["index"] for e in events[4:7]} == {1}
+    assert "(rule shell.builtin_deny)" in events[5]["delta"]["text"]
+    assert events[7]["delta"]["stop_reason"] == "end_turn"
+
+
+def test_an_allowed_tool_use_stream_is_relayed_byte_for_byte() -> None:
+    allowed = [dict(e) for e in STREAM]
+    allowed[5] = {**STREAM[5], "delta": {"type": "input_json_delta", "partial_json": '{"command"'}}
+    allowed[6] = {**STREAM[6], "delta": {"type": "input_json_delta", "partial_json": ': "ls"}'}}
+    raw = sse(*allowed)
+    app = PolicyMiddleware(streaming(raw, 13), enforce_on_responses=True)
+    assert TestClient(app).post("/v1/messages", json=BODY).content == raw

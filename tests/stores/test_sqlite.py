@@ -1,0 +1,222 @@
+"""The SQLite connection factory and `Database` (lynkr/stores/sqlite.py), on real files."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sqlite3
+import threading
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+import lynkr.stores
+from lynkr.stores import DRIVERS, Connection, Database, connect, driver, transaction
+
+T = TypeVar("T")
+
+AVAILABLE = [
+    name for name, module in DRIVERS.items() if importlib.util.find_spec(module.split(".")[0])
+]
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    async def bounded() -> T:
+        async with asyncio.timeout(20):
+            return await coroutine
+
+    return asyncio.run(bounded())
+
+
+@pytest.fixture(params=AVAILABLE)
+def driver_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    public = {name for name in vars(lynkr.stores) if not name.startswith("_")} - {"sqlite"}
+    assert set(lynkr.stores.__all__) == public
+
+
+def test_the_default_driver_is_the_first_that_imports() -> None:
+    assert driver().name == AVAILABLE[0]
+    print(f"SQLite driver here: {driver().name} (SQLite {driver().sqlite_version})")
+
+
+def test_an_unknown_driver_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown SQLite driver 'sqlite4'; known: pysqlite3"):
+        driver("sqlite4")
+
+
+def test_stdlib_driver_is_always_there() -> None:
+    found = driver("sqlite3")
+    assert found.module is sqlite3
+    assert found.sqlite_version == sqlite3.sqlite_version
+
+
+def test_connect_creates_the_directory_and_sets_wal_and_busy_timeout(
+    tmp_path: Path, driver_name: str
+) -> None:
+    path = tmp_path / "deep" / "dir" / "lynkr.sqlite3"
+    db = connect(path, driver_name=driver_name, busy_timeout=2.5)
+    try:
+        assert path.is_file()
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    finally:
+        db.close()
+
+
+def test_connect_refuses_a_bad_synchronous(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous must be one of OFF, NORMAL, FULL, EXTRA"):
+        connect(tmp_path / "x.db", synchronous="SOMETIMES")
+    with pytest.raises(ValueError, match="'SOMETIMES'"):
+        Database(tmp_path / "x.db", synchronous="SOMETIMES")
+
+
+def test_transaction_commits_or_rolls_back(tmp_path: Path, driver_name: str) -> None:
+    db = connect(tmp_path / "t.db", driver_name=driver_name)
+    db.executescript("CREATE TABLE t (a INTEGER); CREATE TABLE u (b INTEGER);")
+    with transaction(db):
+        db.execute("INSERT INTO t VALUES (?)", (1,))
+    with pytest.raises(RuntimeError), transaction(db):
+        db.execute("INSERT INTO t VALUES (?)", (2,))
+        raise RuntimeError("boom")
+    assert db.execute("SELECT a FROM t").fetchall() == [(1,)]
+    db.close()
+
+
+def test_a_second_connection_sees_committed_rows(tmp_path: Path, driver_name: str) -> None:
+    first = connect(tmp_path / "shared.db", driver_name=driver_name)
+    second = connect(tmp_path / "shared.db", driver_name="sqlite3")
+    first.executescript("CREATE TABLE t (a TEXT)")
+    with transaction(first):
+        first.execute("INSERT INTO t VALUES (?)", ("hello",))
+    assert second.execute("SELECT a FROM t").fetchone() == ("hello",)
+    first.close()
+    second.close()
+
+
+def _schema(db: Connection) -> None:
+    db.executescript("CREATE TABLE IF NOT EXISTS t (a INTEGER)")
+
+
+def _insert(db: Connection, value: int) -> int:
+    db.execute("INSERT INTO t VALUES (?)", (value,))
+    return value
+
+
+def _values(db: Connection) -> list[int]:
+    return [row[0] for row in db.execute("SELECT a FROM t ORDER BY rowid").fetchall()]
+
+
+def test_database_runs_jobs_in_order_on_one_worker_thread(tmp_path: Path, driver_name: str) -> None:
+    async def scenario() -> tuple[list[int], set[str]]:
+        database = Database(tmp_path / "d.db", setup=_schema, driver_name=driver_name)
+        await database.open()
+        threads: set[str] = set()
+        futures = []
+        for value in range(50):
+            futures.append(database.submit_write(_insert, value))
+            futures.append(database.submit(lambda _: threads.add(threading.current_thread().name)))
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+        values = await database.run(_values)
+        await database.close()
+        return values, threads
+
+    values, threads = run(scenario())
+    assert values == list(range(50))
+    assert len(threads) == 1
+    assert threading.current_thread().name not in threads
+
+
+def test_a_failing_write_is_rolled_back(tmp_path: Path) -> None:
+    def half_then_fail(db: Connection) -> None:
+        db.execute("INSERT INTO t VALUES (1)")
+        raise KeyError("half done")
+
+    async def scenario() -> list[int]:
+        database = Database(tmp_path / "d.db", setup=_schema)
+        with pytest.raises(KeyError):
+            await database.write(half_then_fail)
+        values = await database.run(_values)
+        await database.close()
+        return values
+
+    assert run(scenario()) == []
+
+
+def test_close_flushes_every_queued_job(tmp_path: Path) -> None:
+    path = tmp_path / "flush.db"
+
+    def slow_insert(db: Connection, value: int) -> None:
+        time.sleep(0.01)
+        db.execute("INSERT INTO t VALUES (?)", (value,))
+
+    async def scenario() -> None:
+        database = Database(path, setup=_schema)
+        for value in range(20):
+            database.submit_write(slow_insert, value)  # fire and forget
+        await database.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            database.submit(_values)
+        await database.close()  # twice is harmless
+
+    run(scenario())
+    check = connect(path)
+    assert _values(check) == list(range(20))
+    check.close()
+
+
+def test_slow_sqlite_work_does_not_block_the_event_loop(tmp_path: Path) -> None:
+    def slow(db: Connection) -> None:
+        time.sleep(0.3)
+
+    async def scenario() -> int:
+        database = Database(tmp_path / "d.db")
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await database.run(slow)
+        task.cancel()
+        await database.close()
+        return ticks
+
+    assert run(scenario()) >= 10
+
+
+def test_a_failing_setup_closes_the_connection_and_is_retried(tmp_path: Path) -> None:
+    calls = []
+
+    def setup(db: Connection) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("first time fails")
+        _schema(db)
+
+    async def scenario() -> list[int]:
+        database = Database(tmp_path / "d.db", setup=setup)
+        with pytest.raises(sqlite3.OperationalError):
+            await database.open()
+        await database.write(_insert, 7)
+        values = await database.run(_values)
+        await database.close()
+        return values
+
+    assert run(scenario()) == [7]
+    assert len(calls) == 2
+
+
+def test_database_names_its_driver(tmp_path: Path) -> None:
+    assert Database(tmp_path / "x.db", driver_name="sqlite3").driver.name == "sqlite3"
+    assert not (tmp_path / "x.db").exists()  # the constructor does no I/O
