@@ -10,19 +10,23 @@ before any server starts (DESIGN.md §5).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from lynkr.agent.app import AgentApp, ModelInfo
+from lynkr.agent.loop import LoopLimits, Mode, ToolLoop
 from lynkr.agent.sessions import SessionStore
+from lynkr.agent.tools import ToolContext, build_registry, scrubbed_environment
 from lynkr.asgi import ASGIApp, Receive, Scope, Send, api_path
 from lynkr.config import Config, ProviderConfig, RouteConfig, located_issue
 from lynkr.config.policy import load_policy_data
 from lynkr.errors import ConfigError, ConfigIssue
 from lynkr.middleware import load_middleware
 from lynkr.middleware.accesslog import AccessLogMiddleware
+from lynkr.policy import Policy
 from lynkr.providers.anthropic import AnthropicProvider
 from lynkr.providers.anthropic import Flavour as AnthropicFlavour
 from lynkr.providers.base import Provider
@@ -150,6 +154,7 @@ def build_app(config: Config) -> LynkrApp:
         },
         ping_interval=config.server.ping_interval,
         sessions=sessions,
+        loop=build_loop(config),
         is_ready=lambda: holder["app"].ready,
     )
     routes = []
@@ -172,6 +177,51 @@ def build_app(config: Config) -> LynkrApp:
     )
     holder["app"] = app
     return app
+
+
+def build_loop(config: Config) -> ToolLoop | None:
+    """The tool loop of `tools.execution: server|hybrid`; None in client mode (the default)."""
+    options = dict(config.tools)
+    mode = options.get("execution", "client")
+    if mode in ("client", "passthrough"):
+        return None
+    base = Path(config.file).resolve().parent
+    secrets = [p.api_key.reveal() for p in config.providers.values() if p.api_key]
+    try:
+        registry = build_registry(options, secrets=secrets)
+    except ValueError as exc:
+        raise ConfigError([located_issue(config, ("tools",), str(exc))]) from exc
+    policy_file = options.get("policy")
+    policy = Policy.from_data(load_policy_data(base / policy_file) if policy_file else {})
+    workspace = options.get("workspace", {})
+    root = (base / workspace.get("root", ".")).resolve()
+    data_dir = config.server.data_dir
+    env = scrubbed_environment(os.environ, secrets, home=str(data_dir / "tool-home"))
+
+    def context_for(session_id: str | None, calls: int) -> ToolContext:
+        # Tools get a home of their own: ~/.ssh, ~/.aws and credentials are not there.
+        Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
+        return ToolContext(
+            workspace=root,
+            data_dir=data_dir,
+            policy=policy,
+            env=env,
+            session_id=session_id,
+            turn_tool_calls=calls - 1,
+            allow_outside=bool(workspace.get("allow_outside", False)),
+        )
+
+    limits = options.get("limits", {})
+    return ToolLoop(
+        registry=registry,
+        mode=cast(Mode, mode),
+        limits=LoopLimits(
+            max_steps=limits.get("max_steps", 8),
+            max_tool_calls=limits.get("max_tool_calls", 32),
+            max_duration_seconds=limits.get("max_duration_seconds", 300),
+        ),
+        context_for=context_for,
+    )
 
 
 def _session_store(config: Config) -> SessionStore | None:

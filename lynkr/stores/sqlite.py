@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -147,10 +148,32 @@ def connect(
             str(path), isolation_level=None, timeout=busy_timeout, check_same_thread=False
         )
     connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    connection.execute("PRAGMA journal_mode = WAL")
+    _use_wal(connection, busy_timeout)
     connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     connection.execute("PRAGMA foreign_keys = ON")
     return connection
+
+
+def _use_wal(connection: Connection, busy_timeout: float) -> None:
+    """Switch to WAL unless the file already is (switching needs a lock no busy handler waits for).
+
+    Two connections opening a new file at once race for that lock; the loser
+    retries briefly instead of failing.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            mode = connection.execute("PRAGMA journal_mode").fetchone()
+            if mode and str(mode[0]).lower() == "wal":
+                return
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as exc:  # each driver has its own "busy" exception
+            if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 class _APSWConnection:

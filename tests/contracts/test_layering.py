@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "middleware": {"asgi", "protocol", "policy", "resilience", "stores", "cache", "errors"},
     "providers": {"protocol", "resilience", "errors"},
     "agent": {"providers", "protocol", "policy", "resilience", "asgi", "stores", "errors"},
-    "stack": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors"},
+    "stack": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "policy"},
     "cli": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "stack"}
     | {"policy", "protocol", "resilience", "cache"},
 }

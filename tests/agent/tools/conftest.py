@@ -1,0 +1,133 @@
+"""Fixtures for the server-side tools: a workspace, a data dir, a registry, a way to call a tool.
+
+``workspace``   a real directory `tmp_path/ws` (resolved); outside it, `tmp_path/outside.txt`
+                holds OUTSIDE_TEXT and `tmp_path/ws-evil/x.txt` is the sibling-prefix trap.
+``tools``       `tools(name, arguments, policy=None, **context_fields)` runs one call through
+                a registry with every family enabled and returns the `ToolResult`
+                (bounded by a 60 s wait).
+``context``     `context(policy=None, **fields)` builds the `ToolContext` `tools` uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dulwich import porcelain
+from dulwich.repo import Repo
+
+from lynkr.agent.tools import (
+    ToolContext,
+    ToolRegistry,
+    ToolResult,
+    build_registry,
+    scrubbed_environment,
+)
+
+OUTSIDE_TEXT = "OUTSIDE-THE-WORKSPACE"
+CANARY_KEY = "sk-ant-canary-0123456789abcdefghijklmnop"
+AUTHOR = "Lynkr Test <test@example.com>"
+ToolCaller = Callable[..., ToolResult]
+
+
+def run(coroutine: Any, timeout: float = 60.0) -> Any:
+    """Run a coroutine to completion, never longer than `timeout`."""
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(coroutine, timeout)
+
+    return asyncio.run(bounded())
+
+
+def tool_options(**overrides: Any) -> dict[str, Any]:
+    """A `tools:` section with every family on and two quick test profiles."""
+    python = sys.executable
+    options: dict[str, Any] = {
+        "execution": "server",
+        "enabled": ["files", "shell", "git", "tests", "tasks"],
+        "shell": {"timeout_seconds": 10, "max_output_bytes": 4096},
+        "git": {"author": AUTHOR},
+        "tests": {
+            "profiles": {
+                "unit": {"command": f"{python} -c \"print('all good')\"", "timeout_seconds": 30},
+                "broken": {
+                    "command": f"{python} -c \"import sys; print('1 failed'); sys.exit(1)\"",
+                },
+                "slow": {"command": "sleep 30", "timeout_seconds": 0.5},
+            }
+        },
+    }
+    options.update(overrides)
+    return options
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (tmp_path / "outside.txt").write_text(OUTSIDE_TEXT)
+    (tmp_path / "ws-evil").mkdir()
+    (tmp_path / "ws-evil" / "x.txt").write_text(OUTSIDE_TEXT)
+    return root.resolve()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def registry() -> ToolRegistry:
+    return build_registry(tool_options(), secrets=[CANARY_KEY])
+
+
+@pytest.fixture
+def context(workspace: Path, data_dir: Path) -> Callable[..., ToolContext]:
+    def make(policy: object | None = None, **fields: Any) -> ToolContext:
+        env = scrubbed_environment(os.environ, [CANARY_KEY])
+        values: dict[str, Any] = {
+            "workspace": workspace,
+            "data_dir": data_dir,
+            "policy": policy,
+            "env": env,
+            "session_id": "test-session",
+        }
+        values.update(fields)
+        return ToolContext(**values)
+
+    return make
+
+
+@pytest.fixture
+def tools(registry: ToolRegistry, context: Callable[..., ToolContext]) -> ToolCaller:
+    def call(
+        name: str, arguments: dict[str, Any], policy: object | None = None, **fields: Any
+    ) -> ToolResult:
+        result: ToolResult = run(registry.execute(name, arguments, context(policy, **fields)))
+        return result
+
+    return call
+
+
+@pytest.fixture
+def git_repo(workspace: Path, tmp_path: Path) -> Path:
+    """The workspace as a dulwich repository with one commit and a bare `origin` remote."""
+    identity = AUTHOR.encode()
+    with closing(porcelain.init(str(workspace))) as repo:
+        (workspace / "README.md").write_text("hello\n")
+        porcelain.add(repo, paths=[str(workspace / "README.md")])
+        porcelain.commit(
+            repo, message=b"initial", author=identity, committer=identity, no_verify=True
+        )
+    remote = tmp_path / "remote.git"
+    with closing(porcelain.init(str(remote), bare=True)):
+        pass
+    with closing(Repo(str(workspace))) as repo:
+        porcelain.remote_add(repo, "origin", str(remote))
+    return workspace
