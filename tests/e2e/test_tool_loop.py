@@ -17,7 +17,7 @@ import httpx
 import pytest
 from dulwich import porcelain
 from dulwich.repo import Repo
-from fakes.anthropic_upstream import FakeAnthropic, text, tool_use
+from fakes.anthropic_upstream import FakeAnthropic, message_scenario, text, tool_use
 
 from e2e.test_claude_code import claude_bin, describe, run_claude
 
@@ -206,3 +206,30 @@ def parse_sse(raw: str) -> dict[str, Any]:
             message.update(data["delta"], usage=data["usage"])
     assert names.count("message_start") == names.count("message_stop") == 1
     return {**message, "content": [blocks[i] for i in sorted(blocks)]}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_a_step_mixing_both_kinds_runs_lynkrs_then_returns_the_clients(
+    lynkr_server: Callable[..., Any], fake: FakeAnthropic, tmp_path: Path, stream: bool
+) -> None:
+    root = repository(tmp_path / "repo")
+    server = lynkr_server(f"hybrid-mixed-{stream}", extra=server_config(root, "hybrid"))
+    fake.script(
+        message_scenario(
+            [
+                {"type": "text", "text": "Both at once."},
+                {"type": "tool_use", "id": "toolu_l", "name": "lynkr_git_status", "input": {}},
+                {"type": "tool_use", "id": "toolu_c", "name": "Bash", "input": {"command": "ls"}},
+            ],
+            "tool_use",
+        )
+    )
+    response = ask(server.url, stream=stream)
+    message = parse_sse(response.text) if stream else response.json()
+    # lynkr's call ran (its note is there); the client's call is returned for the client to run.
+    assert message["stop_reason"] == "tool_use"
+    kinds = [(block["type"], block.get("name")) for block in message["content"]]
+    assert ("tool_use", "Bash") in kinds and ("tool_use", "lynkr_git_status") not in kinds
+    notes = [block["text"] for block in message["content"] if block["type"] == "text"]
+    assert any(note.startswith("[lynkr ran lynkr_git_status") for note in notes)
+    assert len(fake.message_requests()) == 1  # no further step: the client's call is pending
