@@ -20,7 +20,7 @@ from lynkr.agent.app import AgentApp, ModelInfo
 from lynkr.agent.loop import LoopLimits, Mode, ToolLoop
 from lynkr.agent.sessions import SessionStore
 from lynkr.agent.tools import ToolContext, build_registry, scrubbed_environment
-from lynkr.asgi import ASGIApp, Receive, Scope, Send, api_path
+from lynkr.asgi import ASGIApp, Receive, Scope, Send, api_path, get_context
 from lynkr.config import Config, ProviderConfig, RouteConfig, located_issue
 from lynkr.config.policy import load_policy_data
 from lynkr.errors import ConfigError, ConfigIssue
@@ -79,6 +79,7 @@ class LynkrApp:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        get_context(scope)  # the request's clock starts here, before any layer runs
         path = api_path(scope.get("path", "/"))
         for route in self.routes:
             if route.matches(path):

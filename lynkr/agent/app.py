@@ -20,6 +20,7 @@ after the response started becomes an Anthropic `event: error` frame.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from lynkr.asgi import (
     ClientDisconnected,
     Message,
     Receive,
+    RequestContext,
     Scope,
     Send,
     api_path,
@@ -156,8 +158,10 @@ class AgentApp:
             if self.loop is not None:
                 await self.loop.run(send, request, pool, context.failover, context.session_id)
                 return
+            asked = time.perf_counter()
             async with pool.messages(request, context.failover) as (provider, response):
                 context.provider = provider.name
+                context.timings["upstream"] = time.perf_counter() - asked
                 await _relay_response(scope, send, response, provider.name, self.ping_interval)
 
         await _cancel_on_disconnect(receive, call)
@@ -321,6 +325,7 @@ async def _relay_response(
     extra = [
         *response.headers,
         (b"x-lynkr-provider", provider.encode("latin-1")),
+        *_timing_headers(context),
     ]
     if not any(name == b"request-id" for name, _ in extra):
         extra.append((b"request-id", context.request_id.encode("latin-1")))
@@ -330,6 +335,20 @@ async def _relay_response(
         return
     await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *extra]})
     await relay_stream(send, response.chunks, ping_interval=ping_interval)
+
+
+def _timing_headers(context: RequestContext) -> list[tuple[bytes, bytes]]:
+    """lynkr's own cost so far: time since the request arrived minus the upstream's wait.
+
+    For a stream this is the time to its first byte; for JSON, to the whole answer.
+    """
+    upstream = context.timings.get("upstream", 0.0)
+    overhead = max(0.0, time.perf_counter() - context.started - upstream) * 1000
+    timing = f"lynkr;dur={overhead:.2f}, upstream;dur={upstream * 1000:.2f}"
+    return [
+        (b"x-lynkr-overhead-ms", f"{overhead:.2f}".encode()),
+        (b"server-timing", timing.encode()),
+    ]
 
 
 async def _cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[None]]) -> None:
