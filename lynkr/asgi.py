@@ -174,6 +174,8 @@ def replay_receive(scope: Scope, receive: Receive) -> Receive:
     Later calls reach the server's own `receive`, so `http.disconnect` still
     arrives to whoever listens for it.
     """
+    if getattr(receive, "_lynkr_replay", False):
+        return receive  # an outer layer already replays the body: once is enough
     context = get_context(scope)
     replayed = False
 
@@ -184,6 +186,7 @@ def replay_receive(scope: Scope, receive: Receive) -> Receive:
             return {"type": "http.request", "body": current_body(context), "more_body": False}
         return await receive()
 
+    replay._lynkr_replay = True  # type: ignore[attr-defined]
     return replay
 
 

@@ -28,11 +28,12 @@ from typing import Any
 
 import anyio
 import orjson
+import structlog
 
 from lynkr.agent.loop import ToolLoop
 from lynkr.agent.merge import assemble_answer
 from lynkr.agent.sessions import SessionsEndpoint, SessionStore, derive_session_id
-from lynkr.agent.stream import relay_stream
+from lynkr.agent.stream import UNEXPECTED, relay_stream
 from lynkr.asgi import (
     ClientDisconnected,
     Message,
@@ -53,6 +54,8 @@ from lynkr.providers.base import MessagesRequest, ProviderResponse
 from lynkr.providers.pool import ProviderPool
 
 __all__ = ["AgentApp", "ModelInfo"]
+
+_log = structlog.get_logger("lynkr.agent")
 
 _CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 _CREATED = _CREATED_AT.isoformat().replace("+00:00", "Z")
@@ -123,12 +126,26 @@ class AgentApp:
         if scope["type"] != "http":
             return
         handler = self._handler(scope["method"], scope["path"])
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await handler(scope, receive, send)
+            await handler(scope, receive, tracked)
         except ClientDisconnected:
             return
         except LynkrError as error:
-            await send_error(send, error, request_id=get_context(scope).request_id)
+            if not started:
+                await send_error(send, error, request_id=get_context(scope).request_id)
+        except Exception:
+            # A bug, not the client's fault: logged in full, answered in Anthropic's shape.
+            _log.exception("request_failed", path=scope["path"])
+            if not started:
+                unexpected = LynkrError(UNEXPECTED)
+                await send_error(send, unexpected, request_id=get_context(scope).request_id)
 
     def _handler(self, method: str, path: str) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
         path = api_path(path.rstrip("/") or "/")

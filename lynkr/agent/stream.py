@@ -17,11 +17,18 @@ import time
 from collections.abc import AsyncIterator
 
 import anyio
+import structlog
 
 from lynkr.asgi import Send, sse_error_frame
 from lynkr.errors import LynkrError
 
-__all__ = ["PING_FRAME", "relay_stream"]
+__all__ = ["PING_FRAME", "UNEXPECTED", "relay_stream"]
+
+_log = structlog.get_logger("lynkr.agent")
+UNEXPECTED = (
+    "lynkr failed unexpectedly while answering; the details are in its log. "
+    "Retry the request; if it keeps failing, report it with the request-id."
+)
 
 PING_FRAME = b'event: ping\ndata: {"type": "ping"}\n\n'
 
@@ -41,9 +48,13 @@ async def relay_stream(send: Send, chunks: AsyncIterator[bytes], *, ping_interva
 
     async def keep_alive() -> None:
         while True:
-            await anyio.sleep(max(0.0, last_sent + ping_interval - time.monotonic()))
-            if between_frames and time.monotonic() - last_sent >= ping_interval:
+            wait = last_sent + ping_interval - time.monotonic()
+            if wait > 0:
+                await anyio.sleep(wait)
+            elif between_frames:
                 await emit(PING_FRAME)
+            else:
+                await anyio.sleep(ping_interval)  # mid-frame: not now, and no busy loop
 
     async with anyio.create_task_group() as group:
         if ping_interval > 0:
@@ -53,5 +64,8 @@ async def relay_stream(send: Send, chunks: AsyncIterator[bytes], *, ping_interva
                 await emit(chunk)
         except LynkrError as error:
             await emit(sse_error_frame(error.error_type, error.message))
+        except Exception:
+            _log.exception("relay_failed")
+            await emit(sse_error_frame("api_error", UNEXPECTED))
         group.cancel_scope.cancel()
     await send({"type": "http.response.body", "body": b"", "more_body": False})

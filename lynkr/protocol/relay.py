@@ -38,22 +38,29 @@ class AnthropicStreamRelay:
     plus a few bytes of carry-over, with no JSON parsing and no copy.
     """
 
-    __slots__ = ("_decoder", "_held", "_model", "_tail", "completed", "errored")
+    __slots__ = ("_decoder", "_held", "_model", "_partial", "_tail", "completed", "errored")
 
     def __init__(self, model: str | None) -> None:
         self._model = model
         # Until the first event is out: its decoder and the bytes held back.
         self._decoder: SSEDecoder | None = SSEDecoder() if model is not None else None
         self._held = bytearray()
+        self._partial = b""  # the start of a frame whose end has not arrived yet
         self._tail = b"\n"  # the stream starts at a line start
         self.completed = False  # an `event: message_stop` line was seen
         self.errored = False  # an `event: error` line was seen
 
     def feed(self, chunk: bytes) -> bytes:
-        """Take one upstream chunk; return the bytes to send to the client now."""
+        """Take one upstream chunk; return the bytes to send to the client now.
+
+        Only whole frames are returned: bytes after the chunk's last blank line
+        wait for the next chunk, so whatever the client gets next — the rest of
+        the frame, or an `event: error` frame if the upstream fails — starts on
+        a frame boundary.
+        """
         self._scan(chunk)
         if self._decoder is None:
-            return chunk
+            return self._whole_frames(chunk)
         self._held += chunk
         # Decode only as far as the first blank line, so a big first chunk (a
         # whole buffered response) is not parsed event by event; the rest stays
@@ -66,17 +73,32 @@ class AnthropicStreamRelay:
         return b""
 
     def finish(self) -> bytes:
-        """End of the upstream stream: return whatever is still held back."""
-        if self._decoder is None:
+        """End of the upstream stream: what is still held back, if it can be sent whole.
+
+        A last frame the upstream did not end with a blank line is completed when
+        the stream finished properly; otherwise a partial frame is dropped.
+        """
+        if self._decoder is not None:
+            return self._release(self._decoder.flush())
+        partial, self._partial = self._partial, b""
+        if not partial.strip() or not (self.completed or self.errored):
             return b""
-        return self._release(self._decoder.flush())
+        return partial + (b"\n" if partial.endswith((b"\n", b"\r")) else b"\n\n")
+
+    def _whole_frames(self, chunk: bytes) -> bytes:
+        if not self._partial and chunk.endswith(b"\n\n"):
+            return chunk  # the common case: no copy
+        data = self._partial + chunk if self._partial else chunk
+        end = _last_blank_line_end(data)
+        self._partial = data[end:]
+        return data[:end]
 
     def _release(self, events: list[SSEEvent]) -> bytes:
         held, self._held, self._decoder = bytes(self._held), bytearray(), None
         if not events:
             return held
         first = events[0]
-        return self._rewrite(first) + held[len(first.raw) :]
+        return self._rewrite(first) + self._whole_frames(held[len(first.raw) :])
 
     def _rewrite(self, event: SSEEvent) -> bytes:
         """Return `event.raw` with `message.model` replaced, when it is a `message_start`."""
@@ -121,3 +143,10 @@ def _first_blank_line_end(chunk: bytes) -> int:
     """Where the first frame-ending blank line of `chunk` ends (0 when there is none)."""
     ends = [at + len(mark) for mark in _BLANK_LINES if (at := chunk.find(mark)) >= 0]
     return min(ends) if ends else 0
+
+
+def _last_blank_line_end(data: bytes) -> int:
+    """Where the last frame-ending blank line of `data` ends (0 when there is none)."""
+    return max(
+        (at + len(mark) for mark in _BLANK_LINES if (at := data.rfind(mark)) >= 0), default=0
+    )

@@ -185,6 +185,11 @@ class ProviderPool:
                     if not await _wait_for_retry(error, retry, plan):
                         break
                     continue
+                except BaseException:
+                    # Cancelled (the client left) or a bug: the call says nothing about
+                    # the provider, but a half-open trial slot must be given back.
+                    breaker.record_ignored()
+                    raise
                 settle = _Settle(breaker, time.monotonic() - started)
                 # If the answer is never read (client gone first), the call still ends.
                 stack.callback(settle, "ignore")

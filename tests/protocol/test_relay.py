@@ -44,11 +44,24 @@ def test_holds_only_until_the_first_event() -> None:
     assert state.feed(stream[: first_end - 1]) == b""
     head = state.feed(stream[first_end - 1 : first_end + 5])
     assert b'"model":"claude-opus-4-8"' in head
-    assert head.endswith(stream[first_end : first_end + 5])
+    assert head.endswith(b"\n\n")  # the next frame's first bytes wait for its end
     rest = stream[first_end + 5 :]
-    assert state.feed(rest) is rest  # forwarded as received, not copied
+    assert state.feed(rest) == stream[first_end:]  # whole frames, bytes unchanged
+    whole = stream[first_end:]
+    assert state.feed(whole) is whole  # whole frames are forwarded as received, not copied
     assert state.finish() == b""
     assert state.completed
+
+
+def test_a_cut_stream_never_leaves_half_a_frame() -> None:
+    """An error frame sent after a cut must start on a frame boundary (never glued on)."""
+    stream = load("case48.json")["input"]["stream"].encode()
+    state = AnthropicStreamRelay(None)
+    cut = stream.index(b"content_block_delta") + 30
+    sent = state.feed(stream[:cut]) + state.finish()
+    assert sent.endswith(b"\n\n")
+    assert stream.startswith(sent)
+    assert not state.completed
 
 
 def test_message_stop_split_at_every_offset() -> None:

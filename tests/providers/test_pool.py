@@ -232,3 +232,35 @@ def test_fallback_keeps_its_order_and_is_never_a_member_twice() -> None:
     pool = ProviderPool("p", [a, b], [b, c], strategy="round_robin")
     assert [p.name for p in pool.candidates()] == ["a", "b", "c"]
     assert [p.name for p in pool.candidates()] == ["b", "a", "c"]
+
+
+def test_a_cancelled_trial_call_gives_its_half_open_slot_back() -> None:
+    clock = FakeClock()
+    failover = plan(clock)
+    breaker = failover.breakers.get("a")
+    for _ in range(2):
+        breaker.allow()
+        breaker.record_failure(0.1)
+    clock.advance(31)  # half-open: one trial call at a time
+
+    class Hanging(Scripted):
+        @asynccontextmanager
+        async def messages(self, request: MessagesRequest) -> AsyncIterator[ProviderResponse]:
+            await asyncio.sleep(3600)  # waiting for headers when the client leaves
+            yield ProviderResponse(True, _once(b""))
+
+    async def run() -> None:
+        task = asyncio.ensure_future(call_async(ProviderPool("p", [Hanging("a")]), failover))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert breaker.state == "half_open"
+    assert breaker.allow()  # the slot was given back: the next trial may run
+
+
+async def call_async(pool: ProviderPool, failover: FailoverPlan | None) -> None:
+    async with pool.messages(request(), failover):
+        pass
