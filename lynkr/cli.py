@@ -6,6 +6,7 @@ This is the only module that configures logging and starts uvicorn.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -14,9 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 
 from lynkr import __version__
+from lynkr.asgi import ASGIApp
 from lynkr.config import Config, load_config
 from lynkr.config.report import format_json, format_text
 from lynkr.errors import ConfigError, ConfigIssue
@@ -27,18 +30,23 @@ from lynkr.middleware.routing_rules import (
     explain,
     rules_from_options,
 )
+from lynkr.providers.http import redact_url
 from lynkr.stack import build_app, routing_options, served_app
 
 __all__ = ["main"]
 
 DEFAULT_CONFIG = "lynkr.yaml"
+# The ASGI server behind `lynkr serve`; the default was chosen by measurement
+# (benchmarks/servers.py, benchmarks/README.md "ASGI server").
+SERVERS = ("uvicorn", "granian")
+DEFAULT_SERVER = "uvicorn"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.config, host=args.host, port=args.port)
+        return serve(args.config, host=args.host, port=args.port, server=args.server)
     if args.command == "route":
         return route(args.config, args.explain, headers=args.header)
     if args.command == "validate":
@@ -65,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--config", default=DEFAULT_CONFIG, help="config file (lynkr.yaml)")
     serve_cmd.add_argument("--host", help="interface to bind (default: server.host)")
     serve_cmd.add_argument("--port", type=int, help="port to bind (default: server.port)")
+    serve_cmd.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=DEFAULT_SERVER,
+        help="ASGI server (default: %(default)s; granian needs the lynkr[granian] extra)",
+    )
     check = commands.add_parser("validate", help="check config files without serving")
     check.add_argument("files", nargs="*", help="config files (default: lynkr.yaml)")
     check.add_argument("--format", choices=("text", "json"), default="text")
@@ -215,10 +229,10 @@ async def _no_app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no co
 # serve ------------------------------------------------------------------------
 
 
-def serve(file: str, *, host: str | None = None, port: int | None = None) -> int:
-    """Load `file`, print what will be served, and run it under uvicorn until stopped."""
-    import uvicorn
-
+def serve(
+    file: str, *, host: str | None = None, port: int | None = None, server: str = DEFAULT_SERVER
+) -> int:
+    """Load `file`, print what will be served, and run it under `server` until stopped."""
     try:
         config = load_config(file)
         app = build_app(config)
@@ -230,17 +244,64 @@ def serve(file: str, *, host: str | None = None, port: int | None = None) -> int
     bind_host = host or config.server.host
     bind_port = port or config.server.port
     print(summary(config, bind_host, bind_port), flush=True)
+    served = served_app(config, app)
+    if server == "granian":
+        return _run_granian(file, served, bind_host, bind_port, config.server.log_level)
+    return _run_uvicorn(served, bind_host, bind_port, config.server.log_level)
+
+
+def _run_uvicorn(app: ASGIApp, host: str, port: int, log_level: str) -> int:
+    """uvicorn with uvloop and httptools (both come with uvicorn[standard])."""
+    import uvicorn
+
     uvicorn.run(
-        served_app(config, app),
-        host=bind_host,
-        port=bind_port,
+        app,
+        host=host,
+        port=port,
         lifespan="on",
-        log_level=config.server.log_level,
+        log_level=log_level,
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+# The app `serve` built, for a granian worker forked from this process.
+_granian_app: ASGIApp | None = None
+
+
+def _run_granian(file: str, app: ASGIApp, host: str, port: int, log_level: str) -> int:
+    """granian's ASGI interface (with lifespan), one worker process, its default loop."""
+    try:
+        from granian import Granian
+        from granian.constants import Interfaces
+        from granian.log import LogLevels
+    except ImportError:
+        print("--server granian needs granian: pip install 'lynkr[granian]'", file=sys.stderr)
+        return 2
+    global _granian_app
+    _granian_app = app
+    server = Granian(
+        "lynkr",  # only a name here: the worker gets its app from the loader below
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        log_level=LogLevels(log_level),
+        log_access=False,
+        workers_kill_timeout=10,
+    )
+    server.serve(target_loader=functools.partial(_granian_worker_app, file))
+    return 0
+
+
+def _granian_worker_app(file: str, _target: str) -> ASGIApp:
+    """The worker's app: inherited when forked, built again from `file` when spawned."""
+    if _granian_app is not None:
+        return _granian_app
+    config = load_config(file)
+    return served_app(config, build_app(config))
 
 
 def summary(config: Config, host: str, port: int) -> str:
@@ -249,7 +310,7 @@ def summary(config: Config, host: str, port: int) -> str:
     lines.append(f"  data dir    {config.server.data_dir}")
     for name, provider in config.providers.items():
         key = f"key from {provider.api_key.source}" if provider.api_key else "no key"
-        where = provider.base_url or "(default URL)"
+        where = redact_url(provider.base_url) if provider.base_url else "(default URL)"
         model = provider.model or "(client's model)"
         lines.append(f"  provider    {name}: {provider.type} {where} model={model} {key}")
     for name, pool in config.pools.items():
@@ -271,10 +332,11 @@ def _configure_logging(level: str) -> None:
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.BytesLoggerFactory(sys.stderr.buffer),
         cache_logger_on_first_use=True,
     )
 

@@ -30,6 +30,7 @@ from lynkr.policy import Policy
 from lynkr.providers.anthropic import AnthropicProvider
 from lynkr.providers.anthropic import Flavour as AnthropicFlavour
 from lynkr.providers.base import Provider
+from lynkr.providers.errors import provider_secrets
 from lynkr.providers.http import Timeouts
 from lynkr.providers.pool import ProviderPool, Strategy
 
@@ -88,14 +89,18 @@ class LynkrApp:
         await self.fallback(scope, receive, send)
 
     async def startup(self) -> None:
-        for open_ in self.openers:
-            await open_()
         stack = contextlib.AsyncExitStack()
-        for close in self.closers:
-            stack.push_async_callback(close)
-        for provider in self.providers.values():
-            await provider.open()
-            stack.push_async_callback(provider.aclose)
+        try:
+            for open_ in self.openers:
+                await open_()
+            for close in self.closers:
+                stack.push_async_callback(close)
+            for provider in self.providers.values():
+                await provider.open()
+                stack.push_async_callback(provider.aclose)
+        except BaseException:
+            await stack.aclose()  # whatever did open is closed again
+            raise
         self._exit_stack = stack
         self.ready = True
 
@@ -171,13 +176,27 @@ def build_app(config: Config) -> LynkrApp:
         closers.append(sessions.close)
     app = LynkrApp(
         routes=routes,
-        fallback=agent,
+        fallback=_guarded_fallback(agent, config),
         providers=providers,
         openers=[sessions.open] if sessions is not None else [],
         closers=closers,
     )
     holder["app"] = app
     return app
+
+
+def _guarded_fallback(agent: ASGIApp, config: Config) -> ASGIApp:
+    """The app for paths no route names (models, sessions, probes), behind the same keys.
+
+    A gateway whose routes require a key must not serve /v1/models or the
+    sessions API without one; the probes stay open (see AuthMiddleware).
+    """
+    for route in config.routes:
+        for spec in route.middleware:
+            if spec.use == "auth":
+                options = middleware_options(spec.use, spec.options, config)
+                return cast(ASGIApp, load_middleware("auth")(agent, **options))
+    return agent
 
 
 def build_loop(config: Config) -> ToolLoop | None:
@@ -187,7 +206,11 @@ def build_loop(config: Config) -> ToolLoop | None:
     if mode in ("client", "passthrough"):
         return None
     base = Path(config.file).resolve().parent
-    secrets = [p.api_key.reveal() for p in config.providers.values() if p.api_key]
+    secrets = [
+        secret
+        for p in config.providers.values()
+        for secret in provider_secrets(p.api_key.reveal() if p.api_key else None, p.headers)
+    ]
     try:
         registry = build_registry(options, secrets=secrets)
     except ValueError as exc:

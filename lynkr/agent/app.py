@@ -197,8 +197,8 @@ class AgentApp:
 
     def _record_answer(self, recorder: _AnswerRecorder) -> None:
         """Assemble and store the answer after it was sent, so the client never waits."""
-        if self.sessions is None or recorder.status != 200:
-            return
+        if self.sessions is None or recorder.status != 200 or not recorder.complete:
+            return  # an error, or an answer the client did not get whole
         store = self.sessions
 
         async def record() -> None:
@@ -294,6 +294,7 @@ class _AnswerRecorder:
         self.status = 0
         self.content_type = ""
         self.chunks: list[bytes] = []
+        self.complete = False
 
     def wrap(self, send: Send) -> Send:
         async def recording(message: Message) -> None:
@@ -305,6 +306,8 @@ class _AnswerRecorder:
             elif message["type"] == "http.response.body" and self.status == 200:
                 self.chunks.append(message.get("body", b""))
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self.complete = True
 
         return recording
 

@@ -15,7 +15,6 @@ from typing import Any
 from lynkr.errors import ConfigIssue
 
 __all__ = [
-    "IMPLEMENTED_PROVIDER_TYPES",
     "Config",
     "MiddlewareSpec",
     "ModelEntry",
@@ -26,19 +25,6 @@ __all__ = [
     "ServerConfig",
     "build_config",
 ]
-
-IMPLEMENTED_PROVIDER_TYPES = frozenset(
-    {
-        "anthropic",
-        "azure-anthropic",
-        "databricks",
-        "openai",
-        "openrouter",
-        "azure-openai",
-        "llamacpp",
-        "ollama",
-    }
-)
 
 # Locates a config path for an issue: (path, key?) -> ConfigIssue with that message.
 Locator = Callable[[tuple[str | int, ...], str], ConfigIssue]
@@ -193,16 +179,6 @@ def _provider(
     issues: list[ConfigIssue],
 ) -> ProviderConfig:
     kind = raw["type"]
-    if kind not in IMPLEMENTED_PROVIDER_TYPES:
-        issues.append(
-            locate(
-                ("providers", name, "type"),
-                f"provider type '{kind}' is not implemented yet in this version of lynkr; "
-                "implemented: " + ", ".join(sorted(IMPLEMENTED_PROVIDER_TYPES)) + ". "
-                "Servers with an Anthropic-compatible /v1/messages endpoint (Ollama, llama.cpp, "
-                "LiteLLM) work today with type: anthropic and their base_url",
-            )
-        )
     if kind == "databricks" and not (raw.get("endpoint") or raw.get("model")):
         issues.append(
             locate(

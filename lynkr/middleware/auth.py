@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 
-from lynkr.asgi import ASGIApp, Receive, Scope, Send, get_context, header, send_error
+from lynkr.asgi import ASGIApp, Receive, Scope, Send, api_path, get_context, header, send_error
 from lynkr.errors import AuthenticationError
 
 __all__ = ["AuthMiddleware"]
@@ -20,7 +20,13 @@ __all__ = ["AuthMiddleware"]
 class AuthMiddleware:
     """Answers 401 `authentication_error` unless the request carries one of `keys`."""
 
-    def __init__(self, app: ASGIApp, *, keys: Sequence[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        keys: Sequence[str],
+        exempt_paths: Sequence[str] = ("/", "/health", "/ready"),
+    ) -> None:
         cleaned = [key for key in keys if key]
         if not cleaned:
             raise ValueError(
@@ -29,9 +35,11 @@ class AuthMiddleware:
             )
         self.app = app
         self._keys = [key.encode() for key in cleaned]
+        # Probes answer without a key: Claude Code's start-up HEAD / carries none (A.2).
+        self.exempt_paths = frozenset(exempt_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or api_path(scope["path"]) in self.exempt_paths:
             await self.app(scope, receive, send)
             return
         if self._accepts(scope):

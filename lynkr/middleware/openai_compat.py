@@ -114,7 +114,8 @@ class OpenAICompatMiddleware:
             return
         raw = orjson.dumps(translated)
         context = get_context(scope)
-        context.body, context.body_changed, context.raw_body = translated, True, raw
+        # `raw` is exactly the translated body: later layers may forward it as is.
+        context.body, context.body_changed, context.raw_body = translated, False, raw
         path = scope["path"].removesuffix(self.chat_path) + _MESSAGES_PATH
         inner = _inner_scope(scope, path, query=b"", content_length=len(raw))
         options = request.get("stream_options")

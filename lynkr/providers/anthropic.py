@@ -26,7 +26,7 @@ from lynkr.protocol import (
     rewrite_model_in_message,
 )
 from lynkr.providers.base import MessagesRequest, ProviderResponse
-from lynkr.providers.errors import error_from_upstream, error_in_ok_body
+from lynkr.providers.errors import error_from_upstream, error_in_ok_body, provider_secrets
 from lynkr.providers.http import Timeouts, UpstreamClient, UpstreamResponse, forwarded_headers
 
 __all__ = ["AnthropicProvider"]
@@ -76,7 +76,7 @@ class AnthropicProvider:
         self.fixed_headers = {"content-type": "application/json", **dict(headers or {})}
         if api_key:
             self.fixed_headers.update(auth_headers(flavour, api_key, auth_header))
-        self.secrets = (api_key,) if api_key else ()
+        self.secrets = provider_secrets(api_key, headers)
         self.client = UpstreamClient(name=name, timeouts=timeouts or Timeouts())
 
     async def open(self) -> None:

@@ -38,7 +38,13 @@ from lynkr.errors import (
 )
 from lynkr.protocol import rewrite_context_overflow
 
-__all__ = ["error_from_upstream", "error_in_ok_body", "redact", "upstream_message"]
+__all__ = [
+    "error_from_upstream",
+    "error_in_ok_body",
+    "provider_secrets",
+    "redact",
+    "upstream_message",
+]
 
 # Credential-shaped text an upstream might echo back (reliability-performance.md §5.2:
 # LiteLLM leaked keys through exception strings).
@@ -95,6 +101,17 @@ def error_from_upstream(
     if overflow is not None:
         return ClientError(overflow)
     return ClientError(message, status_code=status if 400 <= status < 500 else 400, headers=kept)
+
+
+def provider_secrets(api_key: str | None, headers: Mapping[str, str] | None) -> tuple[str, ...]:
+    """What of a provider's config must never be repeated: its key and its header values.
+
+    Header values are treated as secrets whatever their name (an `Authorization`
+    or a gateway token can hide under any header); short ones are too common
+    to redact usefully.
+    """
+    values = [api_key, *(headers or {}).values()]
+    return tuple(v for v in values if v and len(v) >= 8)
 
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:

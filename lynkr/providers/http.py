@@ -22,12 +22,13 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from lynkr.errors import UpstreamConnectError, UpstreamError, UpstreamTimeout
 
-__all__ = ["Timeouts", "UpstreamClient", "UpstreamResponse", "forwarded_headers"]
+__all__ = ["Timeouts", "UpstreamClient", "UpstreamResponse", "forwarded_headers", "redact_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,7 @@ class UpstreamClient:
         if self._session is None:
             await self.open()
         assert self._session is not None
-        describe = f"provider '{self.name}' at {_redact_url(url)}"
+        describe = f"provider '{self.name}' at {redact_url(url)}"
         try:
             response = await self._session.request(
                 method, url, headers=dict(headers), data=content, allow_redirects=False
@@ -174,6 +175,8 @@ def _reason(exc: aiohttp.ClientConnectorError) -> str:
     return str(text)
 
 
-def _redact_url(url: str) -> str:
-    """The URL without its query string (some gateways put keys there)."""
-    return url.split("?", 1)[0]
+def redact_url(url: str) -> str:
+    """The URL without credentials: no `user:password@`, no query string (keys hide there)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))

@@ -19,6 +19,7 @@ from lynkr.protocol.ollama import (
     to_ollama_request,
 )
 from lynkr.providers.base import MessagesRequest
+from lynkr.providers.errors import provider_secrets
 from lynkr.providers.http import Timeouts, UpstreamClient
 from lynkr.providers.translating import TranslatingProvider
 
@@ -62,7 +63,7 @@ class OllamaProvider(TranslatingProvider):
         self.fixed_headers = {"content-type": "application/json", **dict(headers or {})}
         if api_key:
             self.fixed_headers["authorization"] = f"Bearer {api_key}"
-        self.secrets = (api_key,) if api_key else ()
+        self.secrets = provider_secrets(api_key, headers)
         self.client = UpstreamClient(name=name, timeouts=timeouts or Timeouts())
 
     def translate_request(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from lynkr.protocol.openai_request import OpenAIDialect, to_openai_request
 from lynkr.protocol.openai_response import to_anthropic_message
 from lynkr.protocol.openai_stream import OpenAIStreamTranslator
 from lynkr.providers.base import MessagesRequest
+from lynkr.providers.errors import provider_secrets
 from lynkr.providers.http import Timeouts, UpstreamClient
 from lynkr.providers.translating import TranslatingProvider
 
@@ -83,7 +84,7 @@ class OpenAIProvider(TranslatingProvider):
                 self.fixed_headers["api-key"] = api_key
             else:
                 self.fixed_headers["authorization"] = f"Bearer {api_key}"
-        self.secrets = (api_key,) if api_key else ()
+        self.secrets = provider_secrets(api_key, headers)
         self.client = UpstreamClient(name=name, timeouts=timeouts or Timeouts())
 
     def translate_request(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any]:

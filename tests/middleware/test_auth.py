@@ -36,3 +36,10 @@ def test_refuses_others_with_anthropic_401(echo: Any, headers: dict[str, str]) -
 def test_needs_a_key(echo: Any) -> None:
     with pytest.raises(ValueError, match="at least one"):
         AuthMiddleware(echo, keys=[""])
+
+
+def test_probes_need_no_key(echo: Any) -> None:
+    client = TestClient(AuthMiddleware(echo, keys=["k1"]))
+    assert client.head("/").status_code == 200
+    assert client.get("/health").status_code == 200
+    assert client.get("/proxy/v1/models").status_code == 401

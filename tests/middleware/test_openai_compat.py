@@ -207,7 +207,7 @@ def test_inner_app_gets_an_anthropic_request_in_context_and_on_receive() -> None
         "system": "Be brief.",
     }
     context = get_context(scope)
-    assert (context.body, context.body_changed) == (body, True)
+    assert (context.body, context.body_changed) == (body, False)  # raw_body is this body
     assert context.raw_body == orjson.dumps(body)
     headers = dict(scope["headers"])
     assert headers[b"content-length"] == str(len(context.raw_body)).encode()

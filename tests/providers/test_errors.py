@@ -128,3 +128,20 @@ def test_credentials_an_upstream_echoes_are_redacted(echoed: str) -> None:
     )
     assert "CANARY" not in error.message.upper().replace("***", "")
     assert "***" in error.message
+
+
+def test_provider_secrets_include_header_values() -> None:
+    from lynkr.providers.errors import provider_secrets
+
+    secrets = provider_secrets(
+        "sk-key-123456", {"Authorization": "Bearer gw-token-abc", "X-T": "a"}
+    )
+    assert secrets == ("sk-key-123456", "Bearer gw-token-abc")
+
+
+def test_urls_lose_userinfo_and_query() -> None:
+    from lynkr.providers.http import redact_url
+
+    assert (
+        redact_url("https://user:pw@host:8443/v1/messages?key=k") == "https://host:8443/v1/messages"
+    )

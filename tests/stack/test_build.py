@@ -48,3 +48,17 @@ def test_relative_paths_are_next_to_the_config(tmp_path: Path) -> None:
     config = load_config(path)
     spec: Any = config.routes[0].middleware[1]
     assert middleware_options(spec.use, spec.options, config)["path"] == str(tmp_path / "c.db")
+
+
+def test_paths_outside_the_routes_need_the_same_key(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    path = tmp_path / "lynkr.yaml"
+    path.write_text(
+        CONFIG.replace("[{use: validation}", "[{use: auth, keys: [k1]}, {use: validation}")
+    )
+    with TestClient(build_app(load_config(path))) as client:
+        assert client.get("/v1/models").status_code == 401
+        assert client.get("/v1/models", headers={"x-api-key": "k1"}).status_code == 200
+        assert client.get("/v1/lynkr/sessions", headers={"x-api-key": "k1"}).status_code != 401
+        assert client.head("/").status_code == 200
