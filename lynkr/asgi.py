@@ -22,6 +22,7 @@ from lynkr.errors import ClientError, LynkrError, RequestTooLarge, anthropic_err
 
 __all__ = [
     "DEFAULT_BODY_LIMIT",
+    "SSE_HEADERS",
     "ASGIApp",
     "ClientDisconnected",
     "Message",
@@ -227,6 +228,15 @@ async def send_error(send: Send, error: LynkrError, *, request_id: str | None = 
         extra.append((b"request-id", request_id.encode("latin-1")))
     body = anthropic_error_body(error.error_type, error.message, request_id)
     await send_json(send, error.status_code, body, headers=extra)
+
+
+# The response headers of every Anthropic SSE stream lynkr sends.
+SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    # An nginx in front would otherwise buffer the stream.
+    (b"x-accel-buffering", b"no"),
+)
 
 
 def sse_error_frame(error_type: str, message: str) -> bytes:

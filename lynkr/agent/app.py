@@ -35,6 +35,7 @@ from lynkr.agent.merge import assemble_answer
 from lynkr.agent.sessions import SessionsEndpoint, SessionStore, derive_session_id
 from lynkr.agent.stream import UNEXPECTED, relay_stream
 from lynkr.asgi import (
+    SSE_HEADERS,
     ClientDisconnected,
     Message,
     Receive,
@@ -60,12 +61,6 @@ _log = structlog.get_logger("lynkr.agent")
 _CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 _CREATED = _CREATED_AT.isoformat().replace("+00:00", "Z")
 _CREATED_EPOCH = int(_CREATED_AT.timestamp())
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    # An nginx in front would otherwise buffer the stream.
-    (b"x-accel-buffering", b"no"),
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +348,7 @@ async def _relay_response(
         body = b"".join([chunk async for chunk in response.chunks])
         await send_json(send, 200, body, headers=extra)
         return
-    await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *extra]})
+    await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *extra]})
     await relay_stream(send, response.chunks, ping_interval=ping_interval)
 
 

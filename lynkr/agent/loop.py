@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 import orjson
 
 from lynkr.agent.merge import Event, Step, StepMerger
-from lynkr.asgi import Send, send_json, sse_error_frame
+from lynkr.asgi import SSE_HEADERS, Send, send_json, sse_error_frame
 from lynkr.errors import LynkrError
 from lynkr.protocol import SSEDecoder, encode_event
 from lynkr.providers.base import MessagesRequest
@@ -229,13 +229,6 @@ class _Output(Protocol):
     async def fail(self, error: LynkrError) -> None: ...
 
 
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
-
-
 class _StreamOut:
     """Events to a streaming client, as they are produced."""
 
@@ -266,7 +259,9 @@ class _StreamOut:
     async def _start(self) -> None:
         if not self.started:
             self.started = True
-            await self.send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+            await self.send(
+                {"type": "http.response.start", "status": 200, "headers": list(SSE_HEADERS)}
+            )
 
 
 class _JsonOut:

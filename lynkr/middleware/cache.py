@@ -48,6 +48,7 @@ import orjson
 import structlog
 
 from lynkr.asgi import (
+    SSE_HEADERS,
     ASGIApp,
     ClientDisconnected,
     Message,
@@ -79,11 +80,6 @@ __all__ = ["CacheMiddleware", "Flights"]
 
 _MESSAGES_PATH = "/v1/messages"
 _OPT_OUT = frozenset({"no-store", "no-cache"})
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
 _HIT, _MISS, _BYPASS = b"hit", b"miss", b"bypass"
 
 _log: Any = structlog.get_logger("lynkr.cache")
@@ -184,7 +180,7 @@ class CacheMiddleware:
             start = {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": _SSE_HEADERS + headers,
+                "headers": [*SSE_HEADERS, *headers],
             }
             await send(start)
             await send({"type": "http.response.body", "body": message_as_sse(message)})

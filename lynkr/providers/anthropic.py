@@ -21,13 +21,13 @@ from lynkr.protocol import (
     AnthropicStreamRelay,
     UpstreamRewrite,
     filter_betas,
-    message_as_sse,
     prepare_request,
     rewrite_model_in_message,
 )
 from lynkr.providers.base import MessagesRequest, ProviderResponse
-from lynkr.providers.errors import error_from_upstream, error_in_ok_body, provider_secrets
+from lynkr.providers.errors import error_in_ok_body, provider_secrets, read_error
 from lynkr.providers.http import Timeouts, UpstreamClient, UpstreamResponse, forwarded_headers
+from lynkr.providers.whole import single_chunk, whole_message
 
 __all__ = ["AnthropicProvider"]
 
@@ -103,9 +103,9 @@ class AnthropicProvider:
             body = await self._whole(response, rename)
             if request.stream:
                 # Some servers answer a stream request with one JSON message: replay it.
-                yield ProviderResponse(True, _once(message_as_sse(orjson.loads(body))), kept)
+                yield whole_message(orjson.loads(body), stream=True, headers=kept)
             else:
-                yield ProviderResponse(False, _once(body), kept)
+                yield ProviderResponse(False, single_chunk(body), kept)
 
     async def count_tokens(self, request: MessagesRequest) -> int | None:
         if self.count_mode == "local":
@@ -162,14 +162,8 @@ class AnthropicProvider:
         return orjson.dumps(message)
 
     async def _error(self, response: UpstreamResponse) -> Exception:
-        body = await response.read(limit=1024 * 1024)
-        return error_from_upstream(
-            response.status,
-            body,
-            response.headers,
-            provider=self.name,
-            model=self.model,
-            secrets=self.secrets,
+        return await read_error(
+            response, provider=self.name, model=self.model, secrets=self.secrets
         )
 
 
@@ -220,7 +214,3 @@ async def _relay(
 def _is_event_stream(response: UpstreamResponse) -> bool:
     """Whether a 200 answer to a streaming request is a stream (anything but JSON counts)."""
     return not response.headers.get("content-type", "").startswith("application/json")
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data

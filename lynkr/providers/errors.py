@@ -42,6 +42,7 @@ __all__ = [
     "error_from_upstream",
     "error_in_ok_body",
     "provider_secrets",
+    "read_error",
     "redact",
     "upstream_message",
 ]
@@ -54,6 +55,16 @@ _CREDENTIALS = re.compile(
 )
 
 _MAX_MESSAGE = 2000
+
+
+async def read_error(
+    response: Any, *, provider: str, model: str | None, secrets: Sequence[str]
+) -> LynkrError:
+    """Read an upstream's error answer (at most 1 MiB) and map it (see `error_from_upstream`)."""
+    body = await response.read(limit=1024 * 1024)
+    return error_from_upstream(
+        response.status, body, response.headers, provider=provider, model=model, secrets=secrets
+    )
 
 
 def error_from_upstream(

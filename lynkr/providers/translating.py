@@ -19,7 +19,7 @@ import orjson
 from lynkr.errors import UpstreamError
 from lynkr.protocol.server_tools import local_server_tool_answer
 from lynkr.providers.base import MessagesRequest, ProviderResponse
-from lynkr.providers.errors import error_from_upstream, error_in_ok_body
+from lynkr.providers.errors import error_in_ok_body, read_error
 from lynkr.providers.http import UpstreamClient, UpstreamResponse, forwarded_headers
 from lynkr.providers.whole import repair_tool_calls, whole_message
 
@@ -150,12 +150,6 @@ class TranslatingProvider:
         return UpstreamError(f"provider '{self.name}' answered with {what}", provider=self.name)
 
     async def _error(self, response: UpstreamResponse) -> Exception:
-        body = await response.read(limit=1024 * 1024)
-        return error_from_upstream(
-            response.status,
-            body,
-            response.headers,
-            provider=self.name,
-            model=self.model,
-            secrets=self.secrets,
+        return await read_error(
+            response, provider=self.name, model=self.model, secrets=self.secrets
         )

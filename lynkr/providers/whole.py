@@ -17,7 +17,7 @@ from lynkr.protocol.server_tools import message_as_sse
 from lynkr.protocol.tool_repair import repair_text_tool_calls
 from lynkr.providers.base import ProviderResponse
 
-__all__ = ["repair_tool_calls", "whole_message"]
+__all__ = ["repair_tool_calls", "single_chunk", "whole_message"]
 
 
 def whole_message(
@@ -28,7 +28,7 @@ def whole_message(
 ) -> ProviderResponse:
     """A complete Anthropic message as a response: JSON, or replayed as a valid SSE stream."""
     data = message_as_sse(message) if stream else orjson.dumps(message)
-    return ProviderResponse(stream, _once(data), list(headers or ()))
+    return ProviderResponse(stream, single_chunk(data), list(headers or ()))
 
 
 def repair_tool_calls(message: dict[str, Any], request_body: dict[str, Any]) -> dict[str, Any]:
@@ -41,5 +41,6 @@ def _tool_names(body: dict[str, Any]) -> Collection[str]:
     return [t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
+async def single_chunk(data: bytes) -> AsyncIterator[bytes]:
+    """An answer's chunks when the whole answer is one buffer."""
     yield data
