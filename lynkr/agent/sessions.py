@@ -41,6 +41,7 @@ submission order, and `close()` runs every queued job before it returns.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -239,6 +240,13 @@ class TurnRef:
     added: int
 
 
+class BacklogFull(RuntimeError):
+    """A turn was not recorded: too many session writes were already waiting."""
+
+
+DEFAULT_MAX_BACKLOG = 256
+
+
 class SessionStore:
     """Sessions in the SQLite file at `path` (see the module docstring).
 
@@ -256,6 +264,7 @@ class SessionStore:
         clock: Callable[[], float] = time.time,
         driver_name: str | None = None,
         synchronous: str = "NORMAL",
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
     ) -> None:
         if retention_days <= 0:
             raise ValueError(f"sessions.retention_days must be > 0, got {retention_days!r}")
@@ -268,6 +277,12 @@ class SessionStore:
         self.max_sessions = max_sessions
         self.prune_batch = prune_batch
         self.clock = clock
+        # Recording is best effort and must never cost the server its memory: past
+        # `max_backlog` queued writes, new turns are skipped (and counted), not queued.
+        self.max_backlog = max_backlog
+        self.backlog = 0
+        self._backlog_lock = threading.Lock()
+        self.skipped = 0
         self.db = Database(
             path,
             setup=lambda db: db.executescript(_SCHEMA),
@@ -289,12 +304,43 @@ class SessionStore:
     def submit_request(
         self, session_id: str, body: Mapping[str, Any] | bytes | bytearray | memoryview
     ) -> Future[TurnRef]:
-        """Queue `record_request`; returns at once. `body` is snapshotted here."""
+        """Queue `record_request`; returns at once. `body` is snapshotted here.
+
+        With `max_backlog` writes already waiting, the turn is skipped: the returned
+        future fails with `BacklogFull` (and `submit_answer` on it does nothing).
+        """
+        if self.backlog >= self.max_backlog:
+            return self._skip(session_id)
         future = self.db.submit_write(
             self._record_request, session_id, _snapshot(body), self.clock()
         )
+        self._track(future)
         future.add_done_callback(_log_failure("record_request", session_id))
         return future
+
+    def _track(self, future: Future[Any]) -> None:
+        # Done-callbacks run on the writer thread: the count is guarded by a lock.
+        with self._backlog_lock:
+            self.backlog += 1
+
+        def done(_: Future[Any]) -> None:
+            with self._backlog_lock:
+                self.backlog -= 1
+
+        future.add_done_callback(done)
+
+    def _skip(self, session_id: str) -> Future[TurnRef]:
+        self.skipped += 1
+        if self.skipped == 1 or self.skipped % 1000 == 0:
+            _log.warning(
+                "sessions_backlog_full",
+                skipped=self.skipped,
+                max_backlog=self.max_backlog,
+                session_id=session_id,
+            )
+        skipped: Future[TurnRef] = Future()
+        skipped.set_exception(BacklogFull(f"{self.max_backlog} session writes are waiting"))
+        return skipped
 
     def submit_answer(
         self,
@@ -303,8 +349,13 @@ class SessionStore:
         usage: Mapping[str, Any] | None = None,
     ) -> Future[None]:
         """Queue `record_answer`; returns at once. `turn` may be `submit_request`'s future."""
+        if isinstance(turn, Future) and turn.done() and turn.exception() is not None:
+            done: Future[None] = Future()
+            done.set_result(None)
+            return done  # the turn itself was not recorded
         answer = _answer_parts(message_or_content, usage)
         future = self.db.submit_write(self._record_answer, turn, answer, self.clock())
+        self._track(future)
         session = turn.session_id if isinstance(turn, TurnRef) else "?"
         future.add_done_callback(_log_failure("record_answer", session))
         return future

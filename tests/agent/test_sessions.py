@@ -615,3 +615,26 @@ def test_the_endpoint_refuses_non_loopback_clients_and_unknown_ids(db_path: Path
     assert refused[0] == 403 and refused[1]["error"]["type"] == "permission_error"
     assert refused[1]["type"] == "error"
     assert missing[0] == 404 and missing[1]["error"]["type"] == "not_found_error"
+
+
+def test_a_full_backlog_skips_turns_instead_of_growing(db_path: Path) -> None:
+    """Recording is best effort: memory stays bounded when writes cannot keep up."""
+
+    async def scenario() -> tuple[int, int, int]:
+        store = SessionStore(db_path, max_backlog=3)
+        await store.open()
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        turns = [store.submit_request(f"s{i}", body) for i in range(10)]
+        for turn in turns:
+            store.submit_answer(turn, {"content": [{"type": "text", "text": "ok"}]})
+        await store.close()
+        reopened = SessionStore(db_path)
+        await reopened.open()
+        listed = await reopened.list(20)
+        await reopened.close()
+        return store.skipped, len(listed), store.backlog
+
+    skipped, stored, backlog = run(scenario())
+    assert skipped >= 7 - 3  # at most the backlog (plus what finished meanwhile) was queued
+    assert stored == 10 - skipped
+    assert backlog == 0
