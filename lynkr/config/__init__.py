@@ -6,11 +6,8 @@ every issue it found, each with file, line, column and path (DESIGN.md §5).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from lynkr.config.interpolate import interpolate
@@ -24,6 +21,7 @@ from lynkr.config.model import (
     ServerConfig,
     build_config,
 )
+from lynkr.config.schemas import packaged_schema
 from lynkr.config.source import Document, format_path, load_document
 from lynkr.config.validate import apply_defaults, validate
 from lynkr.errors import ConfigError, ConfigIssue
@@ -47,16 +45,9 @@ __all__ = [
 _UNSET = "environment variable "
 
 
-@cache
 def schema() -> dict[str, Any]:
-    """The JSON Schema of lynkr.yaml: packaged with the wheel, or from the source tree."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "_schema", here.parent / "schema"):
-        path = candidate / "lynkr.schema.json"
-        if path.is_file():
-            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return loaded
-    raise FileNotFoundError("lynkr.schema.json is missing from this installation")
+    """The JSON Schema of lynkr.yaml."""
+    return packaged_schema("lynkr.schema.json")
 
 
 def load_config(

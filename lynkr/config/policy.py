@@ -12,12 +12,10 @@ The result is plain data; `lynkr.policy.Policy.from_data` turns it into rules
 
 from __future__ import annotations
 
-import json
 import os
-from functools import cache
-from pathlib import Path
 from typing import Any
 
+from lynkr.config.schemas import packaged_schema
 from lynkr.config.source import load_document
 from lynkr.config.validate import apply_defaults, validate
 from lynkr.errors import ConfigError, ConfigIssue
@@ -25,16 +23,9 @@ from lynkr.errors import ConfigError, ConfigIssue
 __all__ = ["check_policy_file", "load_policy_data", "policy_schema"]
 
 
-@cache
 def policy_schema() -> dict[str, Any]:
-    """The JSON Schema of policy files: packaged with the wheel, or from the source tree."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "_schema", here.parent / "schema"):
-        path = candidate / "policy.schema.json"
-        if path.is_file():
-            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return loaded
-    raise FileNotFoundError("policy.schema.json is missing from this installation")
+    """The JSON Schema of policy files."""
+    return packaged_schema("policy.schema.json")
 
 
 def load_policy_data(path: str | os.PathLike[str]) -> dict[str, Any]:
