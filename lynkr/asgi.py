@@ -76,6 +76,8 @@ class RequestContext:
     cache_key: str | None = None
     # The failover middleware's plan for this request (breakers, deadline, retries).
     failover: Any = None
+    # Set when the answer must not be cached (lynkr ran tools with effects for it).
+    no_store: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
 

@@ -276,7 +276,7 @@ class _MiddlewareRefused(Exception):
 def _wrap(app: ASGIApp, route: RouteConfig, config: Config, closers: list[Any]) -> ASGIApp:
     for position in reversed(range(len(route.middleware))):
         spec = route.middleware[position]
-        options = middleware_options(spec.use, spec.options, config)
+        options = middleware_options(spec.use, spec.options, config, route.path)
         try:
             app = load_middleware(spec.use)(app, **options)
         except (TypeError, ValueError) as exc:
@@ -286,7 +286,9 @@ def _wrap(app: ASGIApp, route: RouteConfig, config: Config, closers: list[Any]) 
     return app
 
 
-def middleware_options(use: str, inline: Mapping[str, Any], config: Config) -> dict[str, Any]:
+def middleware_options(
+    use: str, inline: Mapping[str, Any], config: Config, route_path: str = "/v1/messages"
+) -> dict[str, Any]:
     """A middleware's options: section defaults, then inline ones, with paths made absolute.
 
     Relative file paths in lynkr.yaml mean "next to lynkr.yaml"; state files without a
@@ -295,6 +297,8 @@ def middleware_options(use: str, inline: Mapping[str, Any], config: Config) -> d
     options = dict(config.sections.get(_SECTION_DEFAULTS.get(use, ""), {}))
     options.update(inline)
     base = Path(config.file).resolve().parent
+    if use == "cache":
+        _cache_key_inputs(options, config, route_path)
     if use == "cache" and options.get("store") == "sqlite":
         path = options.get("path")
         options["path"] = str(base / path if path else config.server.data_dir / "cache.sqlite3")
@@ -302,6 +306,25 @@ def middleware_options(use: str, inline: Mapping[str, Any], config: Config) -> d
         # A policy file is config too: loaded here, its errors point into it.
         options["policy"] = load_policy_data(base / options["policy"])
     return options
+
+
+def _cache_key_inputs(options: dict[str, Any], config: Config, route_path: str) -> None:
+    """Make the cache key see everything routing may decide on, and keep routes apart.
+
+    The cache may run before routing, so the headers routing reads (the pool header, rule
+    headers, the session id when sessions are sticky) join `key_headers`; each route gets
+    its own `namespace` unless one is given.
+    """
+    routing = routing_options(config, route_path)
+    headers = set(options.get("key_headers", ("anthropic-beta", "x-lynkr-pool")))
+    if routing.get("pool_header"):
+        headers.add(str(routing["pool_header"]).lower())
+    for rule in routing.get("rules") or ():
+        headers |= {name.lower() for name in rule.get("headers", {})}
+    if routing.get("sticky_sessions"):
+        headers.add("x-claude-code-session-id")
+    options["key_headers"] = sorted(headers)
+    options.setdefault("namespace", route_path)
 
 
 def routing_options(config: Config, path: str = "/v1/messages") -> dict[str, Any]:

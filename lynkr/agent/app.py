@@ -168,7 +168,14 @@ class AgentApp:
 
         async def call() -> None:
             if self.loop is not None:
-                await self.loop.run(send, request, pool, context.failover, context.session_id)
+                await self.loop.run(
+                    send,
+                    request,
+                    pool,
+                    context.failover,
+                    context.session_id,
+                    on_tool_run=lambda: setattr(context, "no_store", True),
+                )
                 return
             asked = time.perf_counter()
             async with pool.messages(request, context.failover) as (provider, response):

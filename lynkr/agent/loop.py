@@ -82,10 +82,14 @@ class ToolLoop:
         pool: ProviderPool,
         plan: FailoverPlan | None,
         session_id: str | None = None,
+        on_tool_run: Callable[[], None] | None = None,
     ) -> None:
+        """Run the turn; `on_tool_run` is called when lynkr runs a tool (its answer then
+        has effects a replay would skip: the agent marks it not cacheable)."""
         out: _Output = _StreamOut(send) if request.stream else _JsonOut(send)
         merger = StepMerger(internal_tools=[tool["name"] for tool in self.own_tools])
         turn = _Turn(self, request, merger, out, session_id)
+        turn.on_tool_run = on_tool_run
         try:
             await turn.run(pool, plan)
         except LynkrError as error:
@@ -120,6 +124,7 @@ class _Turn:
         self.messages = list(request.body.get("messages") or [])
         self.tools = loop.tools_for(request.body.get("tools"))
         self.calls = 0
+        self.on_tool_run: Callable[[], None] | None = None
         self.ends_at = time.monotonic() + loop.limits.max_duration_seconds
 
     async def run(self, pool: ProviderPool, plan: FailoverPlan | None) -> None:
@@ -133,7 +138,9 @@ class _Turn:
             if not internal:
                 await self.out.events(self.merger.finish(step.stop_reason))
                 return
-            results = await self._run_tools(internal)
+            results = await self._run_tools(
+                internal, has_client_calls=bool(self.merger.client_calls(step))
+            )
             if results is None:
                 return
             if self.merger.client_calls(step):
@@ -175,14 +182,21 @@ class _Turn:
                         return None
         return self.merger.end_step()
 
-    async def _run_tools(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    async def _run_tools(
+        self, calls: list[dict[str, Any]], *, has_client_calls: bool
+    ) -> list[dict[str, Any]] | None:
         """lynkr's calls of one step, in order; None when a limit ended the turn."""
         results = []
         for call in calls:
             self.calls += 1
             if self.calls > self.loop.limits.max_tool_calls:
-                await self._stop(f"max_tool_calls ({self.loop.limits.max_tool_calls})")
+                limit = f"max_tool_calls ({self.loop.limits.max_tool_calls})"
+                # The client's calls of this step were already sent: they must stay
+                # answerable, so the turn ends as a tool_use turn, not a pause.
+                await self._stop(limit, "tool_use" if has_client_calls else LIMIT_STOP_REASON)
                 return None
+            if self.on_tool_run is not None:
+                self.on_tool_run()
             context = self.loop.context_for(self.session_id, self.calls)
             outcome = await self.loop.registry.execute(call["name"], call["input"], context)
             results.append(
@@ -196,13 +210,13 @@ class _Turn:
             await self.out.events(self.merger.note(_note(call, outcome)))
         return results
 
-    async def _stop(self, limit: str) -> None:
+    async def _stop(self, limit: str, stop_reason: str = LIMIT_STOP_REASON) -> None:
         text = (
             f"[lynkr stopped this turn: {limit} reached. Ask again to continue, or raise "
             "the limit under tools.limits in lynkr.yaml.]"
         )
         await self.out.events(self.merger.note(text))
-        await self.out.events(self.merger.finish(LIMIT_STOP_REASON))
+        await self.out.events(self.merger.finish(stop_reason))
 
 
 def _note(call: dict[str, Any], outcome: Any) -> str:

@@ -235,11 +235,17 @@ def assemble_answer(body: bytes, content_type: str) -> dict[str, Any] | None:
     merger = StepMerger(internal_tools=())
     merger.begin_step()
     decoder = SSEDecoder()
+    finished = False
     for event in [*decoder.feed(body), *decoder.flush()]:
+        if event.event == "error":
+            return None  # the answer failed: nothing to record as one
+        finished = finished or event.event == "message_stop"
         if event.event and event.data:
             try:
                 merger.feed(event.event, orjson.loads(event.data))
             except orjson.JSONDecodeError:
                 return None
+    if not finished:
+        return None
     step = merger.end_step()
     return {"content": step.blocks, "stop_reason": step.stop_reason, "usage": step.usage}

@@ -812,7 +812,8 @@ class SessionsEndpoint:
         query = _query(scope)
         head_only = scope["method"] == "HEAD"
         if not rest:
-            limit = int(query["limit"]) if query.get("limit", "").isdigit() else 50
+            given = query.get("limit", "")
+            limit = int(given) if given.isascii() and given.isdigit() else 50
             sessions = await self.store.list(min(limit, 1000))
             payload = orjson.dumps({"object": "list", "data": sessions})
             await send_json(send, 200, payload, head_only=head_only)

@@ -193,6 +193,8 @@ class CacheMiddleware:
         """Call the inner app, recording its answer as it passes; store it if complete."""
         recording = _Recording(limit=self.max_bytes)
         await self.app(scope, receive, recording.observe(send))
+        if get_context(scope).no_store:
+            return  # e.g. lynkr ran tools for this answer: replaying it would skip them
         answer = recording.result()
         if answer is not None and storable(answer, truncated_ok=self.truncated_ok):
             entry = Entry(message=orjson.dumps(answer), stored_at=time.time())

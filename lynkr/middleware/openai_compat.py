@@ -112,6 +112,14 @@ class OpenAICompatMiddleware:
         except LynkrError as error:
             await _send_openai_error(send, error.status_code, error.error_type, error.message)
             return
+        except (TypeError, AttributeError, ValueError, KeyError) as exc:
+            # A field of an unexpected type deep in the request: the client's mistake.
+            message = (
+                f"The request does not have the shape of an OpenAI Chat Completions request "
+                f"({type(exc).__name__}: {exc}). Check the types of messages and their parts."
+            )
+            await _send_openai_error(send, 400, "invalid_request_error", message)
+            return
         raw = orjson.dumps(translated)
         context = get_context(scope)
         # `raw` is exactly the translated body: later layers may forward it as is.

@@ -444,6 +444,8 @@ def _path_words(inv: Invocation, name: str) -> list[Word]:
 # Without a workspace, writes here are refused anyway.
 _SYSTEM: tuple[str, ...] = ("/etc/**", "/usr/**", "/bin/**", "/sbin/**", "/boot/**", "/dev/**")
 _SYSTEM += ("/sys/**", "/proc/**", "/lib/**", "/lib64/**", "/var/**", "/System/**", "/Library/**")
+# A path no file can have (NUL): stands for "more matches than were checked".
+_TOO_WIDE = "\0glob-too-wide"
 _MAX_GLOB = 1000
 
 
@@ -489,11 +491,18 @@ class _PathCheck:
             pattern = workspace.expand_user(text)
             for index, match in enumerate(glob.iglob(pattern, root_dir=base)):
                 if index >= _MAX_GLOB:
+                    yield _TOO_WIDE  # unchecked matches must not pass: deny instead
                     break
                 yield posixpath.join(base, match)
 
     def check(self, path: str, *, write: bool) -> Denial | None:
         """The `files.*` rule `path` breaks when read (or written), or None."""
+        if path == _TOO_WIDE:
+            return Denial(
+                "files.glob_too_wide",
+                f"a wildcard matches more than {_MAX_GLOB} paths; they cannot all be checked, "
+                "so the command is refused — name the files, or narrow the pattern",
+            )
         rules = self.policy.files
         if write and posixpath.normpath(path) in ALWAYS_WRITABLE:
             return None

@@ -100,3 +100,14 @@ def test_bad_tool_json_is_kept_raw() -> None:
     merger.feed("content_block_stop", {"index": 0})
     block = merger.end_step().blocks[0]
     assert block["input"] == {"__unparsedToolInput": {"raw": '{"command": "ls', "len": 15}}
+
+
+def test_an_errored_or_unfinished_stream_is_not_an_answer() -> None:
+    from lynkr.agent.merge import assemble_answer
+
+    start = b'event: message_start\ndata: {"type":"message_start","message":{"usage":{}}}\n\n'
+    error = b'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"x"}}\n\n'
+    stop = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+    assert assemble_answer(start + error, "text/event-stream") is None
+    assert assemble_answer(start, "text/event-stream") is None
+    assert assemble_answer(start + stop, "text/event-stream") is not None

@@ -499,3 +499,19 @@ def test_oversized_body_is_an_openai_413() -> None:
 def test_models_translation_can_be_turned_off() -> None:
     sent = drive(OpenAICompatMiddleware(AnthropicApp(), models_path=None), "GET", "/v1/models")
     assert orjson.loads(sent[1]["body"]) == MODELS
+
+
+def test_a_malformed_request_is_an_openai_400_not_a_500() -> None:
+    from starlette.testclient import TestClient
+
+    from lynkr.middleware.openai_compat import OpenAICompatMiddleware
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("never reached")
+
+    client = TestClient(OpenAICompatMiddleware(inner))
+    bad = {"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": 5}]}]}  # fmt: skip
+    response = client.post("/v1/chat/completions", json=bad)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"

@@ -62,3 +62,17 @@ def test_paths_outside_the_routes_need_the_same_key(tmp_path: Path) -> None:
         assert client.get("/v1/models", headers={"x-api-key": "k1"}).status_code == 200
         assert client.get("/v1/lynkr/sessions", headers={"x-api-key": "k1"}).status_code != 401
         assert client.head("/").status_code == 200
+
+
+def test_the_cache_key_sees_what_routing_reads(tmp_path: Path) -> None:
+    path = tmp_path / "lynkr.yaml"
+    path.write_text(
+        CONFIG.replace(
+            "{use: routing}", "{use: routing, rules: [{pool: main, headers: {X-Tenant: gold}}]}"
+        )
+    )
+    config = load_config(path)
+    spec = config.routes[0].middleware[1]
+    options = middleware_options(spec.use, spec.options, config, "/v1/messages")
+    assert {"x-tenant", "x-lynkr-pool", "anthropic-beta"} <= set(options["key_headers"])
+    assert options["namespace"] == "/v1/messages"

@@ -450,7 +450,7 @@ class EditFileTool:
             raise ToolError("file is larger than 10 MiB; it cannot be edited here")
         if before is not None and not old and before:
             raise ToolError("old_string is empty but the file exists and is not empty")
-        if before is None or not before:
+        if before is None or (not before and not old):
             content, count = new, 1
         else:
             content, count = _replace(_text(before), old, new, bool(arguments.get("replace_all")))

@@ -112,10 +112,17 @@ async def run_process(
     read_end, write_end = os.pipe()
     try:
         process = await _start(argv, cwd, env, write_end)
+    except BaseException:
+        os.close(read_end)  # the command never started: nobody will read this pipe
+        raise
     finally:
         os.close(write_end)
     capture = _Capture(max_output_bytes)
-    reader, transport = await _reader(read_end)
+    try:
+        reader, transport = await _reader(read_end)
+    except BaseException:
+        os.close(read_end)
+        raise
     drain = asyncio.create_task(_drain(reader, capture))
     timed_out = False
     try:
