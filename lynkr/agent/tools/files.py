@@ -48,6 +48,8 @@ from lynkr.agent.tools.base import (
     resolve_path,
 )
 from lynkr.agent.tools.shell import run_process
+from lynkr.policy import Policy, Workspace, evaluate_tool_call
+from lynkr.policy import ToolContext as PolicyContext
 from lynkr.policy.paths import glob_matches
 
 __all__ = [
@@ -323,6 +325,21 @@ def _glob(base: Path, pattern: str, limit: int, context: ToolContext) -> str:
     return "\n".join(found) if found else f"no files match {pattern!r}"
 
 
+# A repeated group that itself ends in a repetition: (a*)*, (x+)+, (?:a|b*)+, (a*){2,}.
+_NESTED_QUANTIFIER = re.compile(r"[*+}]\)[*+{]|[*+}]\)\?[*+{]")
+
+
+def _readable(context: ToolContext, path: str) -> bool:
+    """Whether the policy lets `path` be read (no policy: the workspace rules already held)."""
+    if not isinstance(context.policy, Policy):
+        return True
+    policy_context = PolicyContext(workspace=Workspace(root=str(context.workspace)))
+    decision = evaluate_tool_call(
+        context.policy, "lynkr_file_read", {"file_path": path}, policy_context
+    )
+    return bool(decision.allowed)
+
+
 def _grep_python(
     base: Path, regex: re.Pattern[str], file_glob: str | None, limit: int, context: ToolContext
 ) -> list[str]:
@@ -524,6 +541,9 @@ class GrepTool:
             hits = await self._ripgrep(rg, base, arguments, limit, context)
         else:
             hits = await self._python(base, arguments, limit, context)
+        # A search reads files: the ones the policy would not let lynkr_file_read open
+        # (.env, keys…) must not show through it either.
+        hits = [hit for hit in hits if _readable(context, hit.split(":", 1)[0])]
         if not hits:
             return ToolResult(f"no matches for {arguments['pattern']!r}")
         more = f"\n[… more than {limit} matches; narrow the search]" if len(hits) > limit else ""
@@ -533,6 +553,12 @@ class GrepTool:
         self, base: Path, arguments: dict[str, Any], limit: int, context: ToolContext
     ) -> list[str]:
         flags = re.IGNORECASE if arguments.get("case_insensitive") else 0
+        if _NESTED_QUANTIFIER.search(arguments["pattern"]):
+            # Python's re would backtrack for ever, holding the GIL (the whole server).
+            raise ToolError(
+                "this pattern nests repetitions (like (a*)* or (a+)+), which can take forever "
+                "without ripgrep; rewrite it without a repeated group"
+            )
         try:
             regex = re.compile(arguments["pattern"], flags)
         except re.error as exc:

@@ -6,6 +6,7 @@ hold) and with the default policy (which refuses first, naming its rule).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -241,3 +242,28 @@ def test_the_default_policy_refuses_reading_env_files_when_told(
     policy = Policy.from_data({"files": {"deny": [".env"]}})
     result = tools("lynkr_file_read", {"file_path": ".env"}, policy)
     assert result.is_error and "policy rule files.deny" in _text(result)
+
+
+def test_grep_does_not_show_files_the_policy_will_not_read(
+    registry: Any, context: Callable[..., ToolContext], workspace: Path
+) -> None:
+    from lynkr.config.policy import load_policy_data
+    from lynkr.policy import Policy
+
+    policy = Policy.from_data(load_policy_data(Path("policies/default.yaml").resolve()))
+    (workspace / ".env").write_text("API_KEY=LYNKR_GREP_CANARY\n")
+    (workspace / "notes.txt").write_text("LYNKR_GREP_CANARY is mentioned here\n")
+    result = asyncio.run(
+        registry.execute("lynkr_file_grep", {"pattern": "LYNKR_GREP"}, context(policy=policy))
+    )
+    assert "notes.txt" in str(result.content)
+    assert ".env" not in str(result.content) and "API_KEY" not in str(result.content)
+
+
+def test_patterns_that_would_backtrack_for_ever_are_refused(
+    registry: Any, context: Callable[..., ToolContext], workspace: Path
+) -> None:
+    (workspace / "a.txt").write_text("a" * 40 + "\n")
+    for pattern in ("(a*)*b", "(a+)+b", "(?:a|aa)+$x{0}(b*)*c"):
+        result = asyncio.run(registry.execute("lynkr_file_grep", {"pattern": pattern}, context()))
+        assert result.is_error and "nests repetitions" in str(result.content), pattern
