@@ -329,7 +329,7 @@ def _glob(base: Path, pattern: str, limit: int, context: ToolContext) -> str:
 _NESTED_QUANTIFIER = re.compile(r"[*+}]\)[*+{]|[*+}]\)\?[*+{]")
 
 
-def _readable(context: ToolContext, path: str) -> bool:
+def readable_by_policy(context: ToolContext, path: str) -> bool:
     """Whether the policy lets `path` be read (no policy: the workspace rules already held)."""
     if not isinstance(context.policy, Policy):
         return True
@@ -543,7 +543,7 @@ class GrepTool:
             hits = await self._python(base, arguments, limit, context)
         # A search reads files: the ones the policy would not let lynkr_file_read open
         # (.env, keys…) must not show through it either.
-        hits = [hit for hit in hits if _readable(context, hit.split(":", 1)[0])]
+        hits = [hit for hit in hits if readable_by_policy(context, hit.split(":", 1)[0])]
         if not hits:
             return ToolResult(f"no matches for {arguments['pattern']!r}")
         more = f"\n[… more than {limit} matches; narrow the search]" if len(hits) > limit else ""

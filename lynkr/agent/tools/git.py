@@ -47,6 +47,7 @@ from lynkr.agent.tools.base import (
     object_schema,
     resolve_path,
 )
+from lynkr.agent.tools.files import readable_by_policy
 
 __all__ = ["CommitTool", "git_tools", "valid_ref"]
 
@@ -179,6 +180,22 @@ def _diff(repo: Repo, staged: bool, paths: list[str]) -> str:
     if len(data) > MAX_DIFF_BYTES:
         text += f"\n[… diff cut at {MAX_DIFF_BYTES} bytes; give `paths` to see the rest]"
     return text or "no differences"
+
+
+def _without_unreadable(diff: str, context: ToolContext) -> str:
+    """The diff minus the files the policy will not let be read (.env, keys…).
+
+    A diff shows file contents, so it must not show what `lynkr_file_read` may not.
+    """
+    sections = re.split(r"(?m)^(?=diff --git )", diff)
+    kept = []
+    for section in sections:
+        header = re.match(r"diff --git a/(\S+) b/", section)
+        if header and not readable_by_policy(context, header.group(1)):
+            kept.append(f"[diff of {header.group(1)} withheld: the policy denies reading it]\n")
+        else:
+            kept.append(section)
+    return "".join(kept)
 
 
 def _stage(repo: Repo, paths: list[str] | None) -> str:
@@ -433,7 +450,7 @@ class _Diff(_GitTool):
     def work(self, arguments: dict[str, Any], context: ToolContext) -> Callable[[Repo], str]:
         paths = _repo_paths(context, arguments.get("paths", []))
         staged = bool(arguments.get("staged"))
-        return lambda repo: _diff(repo, staged, paths)
+        return lambda repo: _without_unreadable(_diff(repo, staged, paths), context)
 
 
 class _Stage(_GitTool):

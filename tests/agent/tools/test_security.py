@@ -267,3 +267,23 @@ def test_patterns_that_would_backtrack_for_ever_are_refused(
     for pattern in ("(a*)*b", "(a+)+b", "(?:a|aa)+$x{0}(b*)*c"):
         result = asyncio.run(registry.execute("lynkr_file_grep", {"pattern": pattern}, context()))
         assert result.is_error and "nests repetitions" in str(result.content), pattern
+
+
+def test_a_diff_does_not_show_files_the_policy_will_not_read(
+    registry: Any, context: Callable[..., ToolContext], workspace: Path
+) -> None:
+    from dulwich import porcelain
+
+    from lynkr.config.policy import load_policy_data
+    from lynkr.policy import Policy
+
+    porcelain.init(str(workspace))
+    (workspace / ".env").write_text("API_KEY=LYNKR_DIFF_CANARY\n")
+    (workspace / "app.py").write_text("print('visible')\n")
+    policy = Policy.from_data(load_policy_data(Path("policies/default.yaml").resolve()))
+    ctx = context(policy=policy)
+    asyncio.run(registry.execute("lynkr_git_stage", {"all": True}, ctx))
+    result = asyncio.run(registry.execute("lynkr_git_diff", {"staged": True}, ctx))
+    assert "visible" in str(result.content)
+    assert "LYNKR_DIFF_CANARY" not in str(result.content)
+    assert "withheld" in str(result.content)
