@@ -23,12 +23,11 @@ from lynkr.asgi import ASGIApp
 from lynkr.config import Config, load_config
 from lynkr.config.report import format_json, format_text
 from lynkr.errors import ConfigError, ConfigIssue
+from lynkr.middleware.routing import RoutingMiddleware
 from lynkr.middleware.routing_rules import (
     RouteInput,
-    RoutingTable,
     decide,
     explain,
-    rules_from_options,
 )
 from lynkr.providers.http import redact_url
 from lynkr.stack import build_app, routing_options, served_app
@@ -124,14 +123,8 @@ def route(file: str, request_file: str, *, headers: Sequence[str] = ()) -> int:
     for item in headers:
         name, _, value = item.partition(":")
         assumed[name.strip().lower()] = value.strip()
-    options = routing_options(config)
-    table = RoutingTable(
-        default_pool=options.get("default_pool"),
-        tool_thresholds=options.get("tool_thresholds"),
-        pool_header=(options.get("pool_header") or "").lower() or None,
-        rules=rules_from_options(options.get("rules") or ()),
-        sticky_sessions=bool(options.get("sticky_sessions")),
-    )
+    # The table the routing middleware itself builds, so explain and serve cannot differ.
+    table = RoutingMiddleware(_unreachable, **routing_options(config)).table
     decision = decide(
         table, RouteInput(assumed, body if isinstance(body, dict) else {}), explain_all=True
     )
@@ -143,6 +136,10 @@ def route(file: str, request_file: str, *, headers: Sequence[str] = ()) -> int:
     fallback = f"; fallback: {', '.join(pool.fallback)}" if pool.fallback else ""
     print(f"pool {pool.name}: providers {', '.join(pool.providers)}{fallback}")
     return 0
+
+
+async def _unreachable(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError("route --explain never serves a request")
 
 
 # validate ---------------------------------------------------------------------
