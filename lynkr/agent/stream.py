@@ -13,10 +13,10 @@ becomes an Anthropic `event: error` frame, then the end of the stream.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
-import anyio
 import structlog
 
 from lynkr.asgi import Send, sse_error_frame
@@ -35,7 +35,9 @@ PING_FRAME = b'event: ping\ndata: {"type": "ping"}\n\n'
 
 async def relay_stream(send: Send, chunks: AsyncIterator[bytes], *, ping_interval: float) -> None:
     """Send every chunk as an ASGI body message, pinging while idle; end the response."""
-    lock = anyio.Lock()
+    # asyncio's Lock takes no trip through the event loop when free (anyio's does, per
+    # chunk): a relayed chunk goes out in the same loop iteration it arrived in.
+    lock = asyncio.Lock()
     last_sent = time.monotonic()
     between_frames = False
 
@@ -50,22 +52,23 @@ async def relay_stream(send: Send, chunks: AsyncIterator[bytes], *, ping_interva
         while True:
             wait = last_sent + ping_interval - time.monotonic()
             if wait > 0:
-                await anyio.sleep(wait)
+                await asyncio.sleep(wait)
             elif between_frames:
                 await emit(PING_FRAME)
             else:
-                await anyio.sleep(ping_interval)  # mid-frame: not now, and no busy loop
+                await asyncio.sleep(ping_interval)  # mid-frame: not now, and no busy loop
 
-    async with anyio.create_task_group() as group:
-        if ping_interval > 0:
-            group.start_soon(keep_alive)
-        try:
-            async for chunk in chunks:
-                await emit(chunk)
-        except LynkrError as error:
-            await emit(sse_error_frame(error.error_type, error.message))
-        except Exception:
-            _log.exception("relay_failed")
-            await emit(sse_error_frame("api_error", UNEXPECTED))
-        group.cancel_scope.cancel()
+    pinger = asyncio.get_running_loop().create_task(keep_alive()) if ping_interval > 0 else None
+    try:
+        async for chunk in chunks:
+            await emit(chunk)
+    except LynkrError as error:
+        await emit(sse_error_frame(error.error_type, error.message))
+    except Exception:
+        _log.exception("relay_failed")
+        await emit(sse_error_frame("api_error", UNEXPECTED))
+    finally:
+        if pinger is not None:
+            pinger.cancel()
+            await asyncio.wait([pinger])  # a ping being sent is finished before the end
     await send({"type": "http.response.body", "body": b"", "more_body": False})

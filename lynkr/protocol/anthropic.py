@@ -178,18 +178,30 @@ def _strip_empty_text(body: dict[str, Any]) -> bool:
 
 
 def _strip_blocks(holder: dict[str, Any], key: str) -> bool:
-    """Strip empty text from `holder[key]`, a block list, recursing into tool_results."""
+    """Strip empty text from `holder[key]`, a block list, recursing into tool_results.
+
+    One pass that allocates nothing when nothing is empty: it runs on every
+    block of every request to an Anthropic-format upstream.
+    """
     blocks: list[Any] = holder[key]
-    changed = False
+    changed = empty = False
     for block in blocks:
-        nested = _is_tool_result(block) and isinstance(block.get("content"), list)
-        if nested and _strip_blocks(block, "content"):
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text")
+            empty = empty or (isinstance(text, str) and not text.strip())
+        elif (
+            kind == "tool_result"
+            and isinstance(block.get("content"), list)
+            and _strip_blocks(block, "content")
+        ):
             changed = True
             if not block["content"]:
                 del block["content"]
-    kept = [block for block in blocks if not _is_empty_text(block)]
-    if len(kept) != len(blocks):
-        holder[key] = kept
+    if empty:
+        holder[key] = [block for block in blocks if not _is_empty_text(block)]
         changed = True
     return changed
 

@@ -454,8 +454,17 @@ def _nested_tool_results(depth: int, leaf: bytes) -> bytes:
 
 
 def test_a_deep_valid_body_passes(echo: Any) -> None:
-    raw = _nested_tool_results(480, b'{"type":"text","text":"leaf"}')  # orjson's limit is ~500
+    raw = _nested_tool_results(120, b'{"type":"text","text":"leaf"}')  # 245 JSON levels
     assert client(echo).post("/v1/messages", content=raw).status_code == 200
+
+
+def test_a_valid_body_too_deep_to_serialise_again_is_a_400(echo: Any) -> None:
+    """orjson parses 1024 levels but writes only 254: past that the cache key, a translation
+    or a changed body could not be written again, so the request is refused up front."""
+    raw = _nested_tool_results(480, b'{"type":"text","text":"leaf"}')
+    response = client(echo).post("/v1/messages", content=raw)
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["error"]["message"]
 
 
 def test_a_deep_broken_body_is_named_by_the_fast_validator(echo: Any) -> None:

@@ -84,13 +84,14 @@ def check_answer(raw: bytes, path: str = "/v1/messages") -> int:
 
 
 def check_body(body: Any) -> None:
-    """Through the middleware, and the fast validator against the reference."""
+    """Through the middleware, and the quick and fast validators against the reference."""
     raw = orjson.dumps(body)
     status = check_answer(raw)
     body = orjson.loads(raw)  # what the middleware saw
     if isinstance(body, dict):
         valid = MESSAGES.reference.is_valid(body)
         assert (status == 200) is valid
+        assert MESSAGES.quick.is_valid(body) is valid, body
         try:
             MESSAGES.fast(body)
         except fastjsonschema.JsonSchemaValueException:
