@@ -597,17 +597,21 @@ class Bench:
         config = lynkr_config(
             self.tmp, lynkr_port, self.upstream, self.args.access_log, self.args.sessions
         )
-        started = time.perf_counter()
-        check = subprocess.run(
-            [py, "-m", "lynkr", "validate", str(config)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env=_clean_env(),
-        )
-        self.facts["validate_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        if check.returncode != 0:
-            raise RuntimeError(f"benchmark config is invalid:\n{check.stdout}{check.stderr}")
+        walls = []
+        for _ in range(3):  # the best of three: the first may compile bytecode
+            started = time.perf_counter()
+            check = subprocess.run(
+                [py, "-m", "lynkr", "validate", str(config)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                env=_clean_env(),
+            )
+            walls.append(round((time.perf_counter() - started) * 1000, 1))
+            if check.returncode != 0:
+                raise RuntimeError(f"benchmark config is invalid:\n{check.stdout}{check.stderr}")
+        self.facts["validate_ms"] = min(walls)
+        self.facts["validate_first_ms"] = walls[0]
         self._add(
             Process(
                 "lynkr",

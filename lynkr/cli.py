@@ -1,6 +1,12 @@
 """The `lynkr` command: `serve` and `validate`.
 
 This is the only module that configures logging and starts uvicorn.
+
+Each command imports what it needs when it runs: `lynkr validate` must not pay
+for uvicorn, the logging setup or anything else only `serve` uses (issue #7:
+validate of the default config in at most 300 ms). tests/cli/test_lazy_imports.py
+guards this; keep module-level imports to the standard library and `lynkr`'s
+version.
 """
 
 from __future__ import annotations
@@ -8,29 +14,18 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import orjson
-import structlog
+from typing import TYPE_CHECKING, Any
 
 from lynkr import __version__
-from lynkr.asgi import ASGIApp
-from lynkr.config import Config, load_config
-from lynkr.config.report import format_json, format_text
-from lynkr.errors import ConfigError, ConfigIssue
-from lynkr.middleware.routing import RoutingMiddleware
-from lynkr.middleware.routing_rules import (
-    RouteInput,
-    decide,
-    explain,
-)
-from lynkr.providers.http import redact_url
-from lynkr.stack import build_app, routing_options, served_app
+
+if TYPE_CHECKING:
+    from lynkr.asgi import ASGIApp
+    from lynkr.config import Config
+    from lynkr.errors import ConfigIssue
 
 __all__ = ["main"]
 
@@ -109,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def route(file: str, request_file: str, *, headers: Sequence[str] = ()) -> int:
     """Print the routing decision trail for one request (format: README "Routing")."""
+    from lynkr.config import load_config
+    from lynkr.config.report import format_text
+    from lynkr.errors import ConfigError
+    from lynkr.middleware.routing import RoutingMiddleware
+    from lynkr.middleware.routing_rules import RouteInput, decide, explain
+    from lynkr.stack import routing_options
+
     try:
         config = load_config(file)
     except ConfigError as error:
@@ -150,6 +152,8 @@ def validate(files: Sequence[str], *, output: str = "text", allow_missing_env: b
 
     Returns the exit code: 0 valid, 1 invalid, 2 unreadable.
     """
+    from lynkr.config.report import format_json, format_text
+
     status = 0
     every_issue: list[ConfigIssue] = []
     for file in files:
@@ -164,6 +168,12 @@ def validate(files: Sequence[str], *, output: str = "text", allow_missing_env: b
 
 
 def _check(file: str, *, allow_missing_env: bool) -> tuple[list[ConfigIssue], bool]:
+    # Building the app is part of the check (every adapter and middleware refuses bad
+    # options in its constructor); none of them opens a connection or a file here.
+    from lynkr.config import load_config
+    from lynkr.errors import ConfigError
+    from lynkr.stack import build_app
+
     try:
         config = load_config(file, allow_missing_env=allow_missing_env)
         build_app(config)
@@ -195,6 +205,8 @@ def policy_check(
 ) -> int:
     """Print the decision for one tool call: exit 0 allowed, 1 denied, 2 bad policy or input."""
     from lynkr.config.policy import load_policy_data
+    from lynkr.config.report import format_json, format_text
+    from lynkr.errors import ConfigError
     from lynkr.middleware.policy import PolicyMiddleware
 
     try:
@@ -230,6 +242,11 @@ def serve(
     file: str, *, host: str | None = None, port: int | None = None, server: str = DEFAULT_SERVER
 ) -> int:
     """Load `file`, print what will be served, and run it under `server` until stopped."""
+    from lynkr.config import load_config
+    from lynkr.config.report import format_text
+    from lynkr.errors import ConfigError
+    from lynkr.stack import build_app, served_app
+
     try:
         config = load_config(file)
         app = build_app(config)
@@ -297,12 +314,17 @@ def _granian_worker_app(file: str, _target: str) -> ASGIApp:
     """The worker's app: inherited when forked, built again from `file` when spawned."""
     if _granian_app is not None:
         return _granian_app
+    from lynkr.config import load_config
+    from lynkr.stack import build_app, served_app
+
     config = load_config(file)
     return served_app(config, build_app(config))
 
 
 def summary(config: Config, host: str, port: int) -> str:
     """One readable overview of what is served; secrets appear only as where they came from."""
+    from lynkr.providers.http import redact_url
+
     lines = [f"lynkr {__version__} serving {config.file} on http://{host}:{port}"]
     lines.append(f"  data dir    {config.server.data_dir}")
     for name, provider in config.providers.items():
@@ -324,6 +346,11 @@ def summary(config: Config, host: str, port: int) -> str:
 
 
 def _configure_logging(level: str) -> None:
+    import logging
+
+    import orjson
+    import structlog
+
     numeric = getattr(logging, level.upper(), logging.INFO)
     structlog.configure(
         processors=[

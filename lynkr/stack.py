@@ -14,25 +14,26 @@ import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from lynkr.agent.app import AgentApp, ModelInfo
 from lynkr.agent.loop import LoopLimits, Mode, ToolLoop
 from lynkr.agent.sessions import SessionStore
-from lynkr.agent.tools import ToolContext, build_registry, scrubbed_environment
 from lynkr.asgi import ASGIApp, Receive, Scope, Send, api_path, get_context
 from lynkr.config import Config, ProviderConfig, RouteConfig, located_issue
 from lynkr.config.policy import load_policy_data
 from lynkr.errors import ConfigError, ConfigIssue
 from lynkr.middleware import load_middleware
-from lynkr.middleware.accesslog import AccessLogMiddleware
-from lynkr.policy import Policy
-from lynkr.providers.anthropic import AnthropicProvider
-from lynkr.providers.anthropic import Flavour as AnthropicFlavour
 from lynkr.providers.base import Provider
 from lynkr.providers.errors import provider_secrets
-from lynkr.providers.http import Timeouts
 from lynkr.providers.pool import ProviderPool, Strategy
+
+# What only some configs or commands use is imported where it is used, so that
+# `lynkr validate` loads no more than the config needs (issue #7): the server-side
+# tools (dulwich) and the policy engine behind them, each provider adapter and its
+# HTTP client, the access log (`serve` only).
+if TYPE_CHECKING:
+    from lynkr.providers.http import Timeouts
 
 __all__ = ["LynkrApp", "build_app", "build_provider", "routing_options", "served_app"]
 
@@ -205,6 +206,9 @@ def build_loop(config: Config) -> ToolLoop | None:
     mode = options.get("execution", "client")
     if mode in ("client", "passthrough"):
         return None
+    from lynkr.agent.tools import ToolContext, build_registry, scrubbed_environment
+    from lynkr.policy import Policy
+
     base = Path(config.file).resolve().parent
     secrets = [
         secret
@@ -262,6 +266,8 @@ def _session_store(config: Config) -> SessionStore | None:
 def served_app(config: Config, app: LynkrApp) -> ASGIApp:
     """`app` with the server-level layers `lynkr serve` adds (the access log)."""
     if config.server.access_log:
+        from lynkr.middleware.accesslog import AccessLogMiddleware
+
         return AccessLogMiddleware(app)
     return app
 
@@ -371,6 +377,9 @@ def build_provider(config: ProviderConfig) -> Provider:
             api_version=options.get("api_version"),
             **limits,
         )
+    from lynkr.providers.anthropic import AnthropicProvider
+    from lynkr.providers.anthropic import Flavour as AnthropicFlavour
+
     betas = options.get("betas", {})
     return AnthropicProvider(
         **common,
@@ -397,6 +406,8 @@ _LIMITS = (
 
 
 def _timeouts(timeout: Mapping[str, float | None]) -> Timeouts:
+    from lynkr.providers.http import Timeouts
+
     return Timeouts(
         connect=float(timeout.get("connect") or 10.0),
         read=float(timeout.get("read") or 600.0),

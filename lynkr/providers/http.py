@@ -21,12 +21,13 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
-
 from lynkr.errors import UpstreamConnectError, UpstreamError, UpstreamTimeout
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["Timeouts", "UpstreamClient", "UpstreamResponse", "forwarded_headers", "redact_url"]
 
@@ -52,6 +53,8 @@ class UpstreamResponse:
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive, without waiting to fill any buffer."""
+        import aiohttp
+
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
@@ -90,6 +93,8 @@ class UpstreamClient:
     async def open(self) -> None:
         if self._session is not None:
             return
+        import aiohttp
+
         connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -117,6 +122,8 @@ class UpstreamClient:
             await self.open()
         assert self._session is not None
         describe = f"provider '{self.name}' at {redact_url(url)}"
+        import aiohttp
+
         try:
             response = await self._session.request(
                 method, url, headers=dict(headers), data=content, allow_redirects=False
