@@ -11,13 +11,15 @@ Anthropic's Message and SSE grammar (B.1), with B.4's stop-reason rules.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from lynkr.errors import UpstreamError
 from lynkr.protocol.anthropic import UpstreamRewrite, prepare_request
+from lynkr.protocol.openai_stream import DELTA_END, delta_head, stop_frame
 from lynkr.protocol.sse import encode_event
 
 __all__ = [
@@ -34,6 +36,8 @@ _B3_CLEANUP = UpstreamRewrite(
 _IMAGE_OMITTED = "[image omitted: this model does not accept images]"
 _URL_IMAGE = "[image omitted: Ollama needs inline base64 images, got a URL]"
 _PDF_OMITTED = "[PDF document omitted: not supported by upstream]"
+_THINKING: Final = "thinking"
+_TEXT: Final = "text"
 _SAMPLING = (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"))
 
 
@@ -384,6 +388,7 @@ class OllamaStreamTranslator:
     """
 
     __slots__ = (
+        "_delta_head",
         "_done_line",
         "_index",
         "_input_tokens",
@@ -399,8 +404,9 @@ class OllamaStreamTranslator:
         self._model = model
         self._input_tokens = input_tokens
         self._message_id = message_id or _message_id()
-        self._open: str | None = None  # "thinking" or "text": the open block's kind
+        self._open: str | None = None  # _THINKING or _TEXT: the open block's kind
         self._index = 0  # the next block's index
+        self._delta_head = b""  # the open block's delta frames up to the JSON value
         self._tool_calls = False
         self._done_line: dict[str, Any] | None = None
         self.completed = False  # message_stop was sent
@@ -427,19 +433,28 @@ class OllamaStreamTranslator:
         if "error" in line:
             return self.fail(str(line["error"]))
         message = line.get("message") or {}
-        out = bytearray()
-        if message.get("thinking"):
-            out += self._delta(
-                "thinking", {"type": "thinking_delta", "thinking": message["thinking"]}
-            )
-        if message.get("content"):
-            out += self._delta("text", {"type": "text_delta", "text": message["content"]})
+        out = b""
+        thinking = message.get("thinking")
+        if thinking:
+            out += self._delta(_THINKING, thinking)
+        content = message.get("content")
+        if content:
+            out += self._delta(_TEXT, content)
         for call in message.get("tool_calls") or []:
             out += self._tool_use(call)
         if line.get("done") is True:
             out += self._close()
             self._done_line = line
-        return bytes(out)
+        return out
+
+    def feed_all(self, lines: Iterable[dict[str, Any]]) -> bytes:
+        """`feed()` each line in turn, stopping after an error; return all their frames."""
+        out = []
+        for line in lines:
+            if self.completed or self.errored:
+                break
+            out.append(self.feed(line))
+        return b"".join(out)
 
     def finish(self, *, done: bool) -> bytes:
         """End of the upstream stream: `message_delta` + `message_stop`, or an error (B.5 #8–9)."""
@@ -464,32 +479,31 @@ class OllamaStreamTranslator:
         self.errored = True
         return _frame({"type": "error", "error": {"type": error_type, "message": message}})
 
-    def _delta(self, kind: str, delta: dict[str, Any]) -> bytes:
+    def _delta(self, kind: str, value: Any) -> bytes:
+        """A thinking or text delta of `value`, opening a block of `kind` first if needed."""
         out = b""
-        if self._open != kind:
+        if self._open is not kind:
             empty = {"type": "text", "text": ""}
-            if kind == "thinking":
+            if kind is _THINKING:
                 empty = {"type": "thinking", "thinking": "", "signature": ""}
-            out = self._close() + self._block_start(empty)
+            out = self._close() + self._block_start(empty, kind)
             self._open = kind
-        return out + _frame(
-            {"type": "content_block_delta", "index": self._index - 1, "delta": delta}
-        )
+        return out + self._delta_head + orjson.dumps(value) + DELTA_END
 
     def _tool_use(self, call: dict[str, Any]) -> bytes:
         """A whole tool call (B.6): start, one `input_json_delta` of compact JSON, stop."""
         self._tool_calls = True
         arguments = _parsed_arguments((call.get("function") or {}).get("arguments"))
         partial = orjson.dumps(arguments).decode()
-        out = self._close() + self._block_start(_tool_use_start(call))
-        delta = {"type": "input_json_delta", "partial_json": partial}
-        out += _frame({"type": "content_block_delta", "index": self._index - 1, "delta": delta})
-        return out + _frame({"type": "content_block_stop", "index": self._index - 1})
+        out = self._close() + self._block_start(_tool_use_start(call), "tool")
+        out += self._delta_head + orjson.dumps(partial) + DELTA_END
+        return out + stop_frame(self._index - 1)
 
-    def _block_start(self, block: dict[str, Any]) -> bytes:
+    def _block_start(self, block: dict[str, Any], kind: str) -> bytes:
         frame = _frame(
             {"type": "content_block_start", "index": self._index, "content_block": block}
         )
+        self._delta_head = delta_head(self._index, kind)
         self._index += 1
         return frame
 
@@ -497,4 +511,4 @@ class OllamaStreamTranslator:
         if self._open is None:
             return b""
         self._open = None
-        return _frame({"type": "content_block_stop", "index": self._index - 1})
+        return stop_frame(self._index - 1)

@@ -12,12 +12,18 @@ call that starts while another is still open waits, buffered, until the open
 one is finished — its arguments already form a complete JSON value (a call
 streamed sequentially), or the choice finished (interleaved fragments,
 case 32) — and is then replayed fragment by fragment.
+
+This runs once per upstream token, so the frames sent for every token — the
+deltas and the block stops — are written from byte templates (the same bytes
+`frame()` makes of the same payload, checked in tests/protocol), and the usual
+chunk (one choice whose delta carries only `content`) takes a short path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -34,8 +40,24 @@ __all__ = ["OpenAIStreamTranslator"]
 
 Json = dict[str, Any]
 
-_THINKING = "thinking"
-_TEXT = "text"
+_THINKING: Final = "thinking"
+_TEXT: Final = "text"
+_TOOL: Final = "tool"
+
+# The frames sent per token, as byte templates: `delta_head(index, kind) + JSON + DELTA_END`
+# and `stop_frame(index)` are `frame()` of the same payloads, byte for byte.
+_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_DELTA_KIND = {
+    _TEXT: b',"delta":{"type":"text_delta","text":',
+    _THINKING: b',"delta":{"type":"thinking_delta","thinking":',
+    _TOOL: b',"delta":{"type":"input_json_delta","partial_json":',
+}
+DELTA_END = b"}}\n\n"
+_STOP_HEAD = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
+_STOP_END = b"}\n\n"
+# Delta keys that change nothing but `content` can carry (B.5 #11: `role` is ignored).
+_ONLY_CONTENT = frozenset({"content", "role"})
+_dumps = orjson.dumps
 
 
 def frame(payload: Json) -> bytes:
@@ -43,20 +65,43 @@ def frame(payload: Json) -> bytes:
     return encode_event(payload["type"], orjson.dumps(payload))
 
 
-@dataclass(slots=True)
+def delta_head(index: int, kind: str) -> bytes:
+    """The `content_block_delta` frame of block `index` up to its value (`kind`: text,
+    thinking or tool); the value's JSON and `DELTA_END` complete it."""
+    return _DELTA_HEAD + str(index).encode() + _DELTA_KIND[kind]
+
+
+def stop_frame(index: int) -> bytes:
+    """The `content_block_stop` frame of block `index`."""
+    return _STOP_HEAD + str(index).encode() + _STOP_END
+
+
+@dataclass(slots=True, eq=False)
 class _Call:
     """One upstream tool call: its Anthropic block's id and name, and its argument fragments.
 
     `state` is "waiting" (not yet opened), "live" (the open block) or "done".
-    `pending` holds the fragments not yet sent; `arguments` all of them.
+    `pending` holds the fragments not yet sent; `arguments` all of them, and
+    `last` the last character of their concatenation that is not whitespace.
     """
 
     id: str
     upstream_id: str | None
     name: str = ""
     pending: list[str] = field(default_factory=list)
-    arguments: str = ""
+    arguments: list[str] = field(default_factory=list)
+    last: str = ""
     state: str = "waiting"
+
+    def complete(self) -> bool:
+        """Whether the arguments so far are a whole JSON value (so the call is over)."""
+        if self.last not in ("}", "]"):
+            return False
+        try:
+            orjson.loads("".join(self.arguments))
+        except orjson.JSONDecodeError:
+            return False
+        return True
 
 
 class OpenAIStreamTranslator:
@@ -72,6 +117,7 @@ class OpenAIStreamTranslator:
     __slots__ = (
         "_calls",
         "_context_full_on_length",
+        "_delta_head",
         "_finish",
         "_finished",
         "_id",
@@ -86,6 +132,7 @@ class OpenAIStreamTranslator:
         "_signature",
         "_started",
         "_usage",
+        "_waiting",
         "completed",
         "errored",
     )
@@ -108,8 +155,10 @@ class OpenAIStreamTranslator:
         self._started = False
         self._index = 0  # the next block's index (B.5 #2 `idx`)
         self._open: str | _Call | None = None  # B.5 #2 `open`: thinking, text or a tool call
+        self._delta_head = b""  # the open block's delta frames up to the JSON string
         self._signature = ""  # a reasoning part's signature, sent when its thinking block closes
         self._calls: list[_Call] = []  # every tool call, in the order first seen
+        self._waiting: list[_Call] = []  # the calls not opened yet, in the order first seen
         self._latest: dict[int, _Call] = {}  # the latest call seen at each upstream index
         self._finish: Any = None
         self._finished = False  # a finish_reason arrived
@@ -143,21 +192,15 @@ class OpenAIStreamTranslator:
         """
         if self.completed or self.errored:
             return b""
-        self._begin()
-        if chunk.get("error") is not None:
-            return self._fail(error_message(chunk["error"]), "api_error")
-        if isinstance(chunk.get("usage"), dict):
-            self._usage = chunk["usage"]
-        choices = chunk.get("choices")
-        for choice in choices if isinstance(choices, list) else ():
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue  # lynkr never asks for n > 1
-            if isinstance(choice.get("delta"), dict):
-                self._delta(choice["delta"])
-            if choice.get("finish_reason") == "error":
-                return self._fail("the provider reported an error while generating the answer")
-            if choice.get("finish_reason") is not None:
-                self._on_finish(choice["finish_reason"])
+        self._feed(chunk)
+        return self._take()
+
+    def feed_all(self, chunks: Iterable[Json]) -> bytes:
+        """`feed()` each chunk in turn, stopping after an error; return all their frames."""
+        for chunk in chunks:
+            if self.completed or self.errored:
+                break
+            self._feed(chunk)
         return self._take()
 
     def finish(self, *, done: bool) -> bytes:
@@ -173,7 +216,8 @@ class OpenAIStreamTranslator:
             return b""
         self._begin()
         if not done and not self._finished:
-            return self._fail("the provider closed the stream before the answer was complete")
+            self._fail("the provider closed the stream before the answer was complete")
+            return self._take()
         self._settle()
         usage = self._final_usage()
         reason = (
@@ -198,7 +242,45 @@ class OpenAIStreamTranslator:
         if self.completed or self.errored:
             return b""
         self._begin()
-        return self._fail(message, error_type)
+        self._fail(message, error_type)
+        return self._take()
+
+    # --- one chunk --------------------------------------------------------------------------
+
+    def _feed(self, chunk: Json) -> None:
+        if not self._started:
+            self._begin()
+        if chunk.get("error") is not None:
+            self._fail(error_message(chunk["error"]), "api_error")
+            return
+        usage = chunk.get("usage")
+        if usage is not None and isinstance(usage, dict):
+            self._usage = usage
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            return
+        for choice in choices:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue  # lynkr never asks for n > 1
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                content = delta.get("content")
+                if (
+                    self._open is _TEXT
+                    and content
+                    and type(content) is str
+                    and (len(delta) == 1 or delta.keys() <= _ONLY_CONTENT)
+                ):
+                    # The usual chunk: one more text_delta in the open text block (B.5 #4).
+                    self._out.append(self._delta_head + _dumps(content) + DELTA_END)
+                else:
+                    self._delta(delta)
+            reason = choice.get("finish_reason")
+            if reason is not None:
+                if reason == "error":
+                    self._fail("the provider reported an error while generating the answer")
+                    return
+                self._on_finish(reason)
 
     # --- frames -----------------------------------------------------------------------------
 
@@ -206,9 +288,8 @@ class OpenAIStreamTranslator:
         self._out.append(frame(payload))
 
     def _take(self) -> bytes:
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
+        out, self._out = self._out, []
+        return b"".join(out)
 
     def _begin(self) -> None:
         """`message_start` with empty content and the estimated usage, then one `ping` (B.5 #1)."""
@@ -228,11 +309,10 @@ class OpenAIStreamTranslator:
         self._emit({"type": "message_start", "message": message})
         self._emit({"type": "ping"})
 
-    def _fail(self, message: str, error_type: str = "api_error") -> bytes:
+    def _fail(self, message: str, error_type: str = "api_error") -> None:
         """B.5 #9: close nothing further; an `error` frame ends the stream."""
         self._emit({"type": "error", "error": {"type": error_type, "message": message}})
         self.errored = True
-        return self._take()
 
     def _estimated_usage(self) -> Json:
         return {
@@ -248,23 +328,27 @@ class OpenAIStreamTranslator:
 
     # --- blocks -----------------------------------------------------------------------------
 
-    def _open_block(self, block: Json) -> None:
+    def _open_block(self, block: Json, kind: str) -> None:
+        """Send `content_block_start` for `block`; its deltas will be of `kind`."""
         self._emit({"type": "content_block_start", "index": self._index, "content_block": block})
+        self._delta_head = delta_head(self._index, kind)
         self._index += 1
 
-    def _delta_of_open(self, delta: Json) -> None:
-        self._emit({"type": "content_block_delta", "index": self._index - 1, "delta": delta})
+    def _send_delta(self, value: str) -> None:
+        """The open block's next delta: its text, thinking or partial JSON is `value`."""
+        self._out.append(self._delta_head + _dumps(value) + DELTA_END)
 
     def _close(self) -> None:
         """Close the open block; a thinking block first gets its signature, if one came."""
         if self._open is None:
             return
-        if self._open == _THINKING and self._signature:
-            self._delta_of_open({"type": "signature_delta", "signature": self._signature})
+        if self._open is _THINKING and self._signature:
+            delta = {"type": "signature_delta", "signature": self._signature}
+            self._emit({"type": "content_block_delta", "index": self._index - 1, "delta": delta})
             self._signature = ""
         if isinstance(self._open, _Call):
             self._open.state = "done"
-        self._emit({"type": "content_block_stop", "index": self._index - 1})
+        self._out.append(stop_frame(self._index - 1))
         self._open = None
 
     def _delta(self, delta: Json) -> None:
@@ -274,10 +358,23 @@ class OpenAIStreamTranslator:
         both `reasoning_content` and `reasoning`, only the first is used (they
         carry the same text).
         """
-        for key in ("reasoning_content", "reasoning"):
-            if isinstance(delta.get(key), str) and delta[key]:
-                self._thinking(delta[key])
-                break
+        if len(delta) == 1 and "tool_calls" in delta:
+            tool_calls = delta["tool_calls"]  # a tool call's next fragment: nothing else to do
+        else:
+            self._texts(delta)
+            tool_calls = delta.get("tool_calls")
+        if isinstance(tool_calls, list):
+            for item in tool_calls:
+                if isinstance(item, dict):
+                    self._tool_delta(item)
+
+    def _texts(self, delta: Json) -> None:
+        """The delta's reasoning, content and refusal, in that order."""
+        reasoning = delta.get("reasoning_content")
+        if not (isinstance(reasoning, str) and reasoning):
+            reasoning = delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            self._thinking(reasoning)
         content = delta.get("content")
         if isinstance(content, str) and content:
             self._text(content)
@@ -288,27 +385,23 @@ class OpenAIStreamTranslator:
         if isinstance(refusal, str) and refusal:
             self._refused = True
             self._text(refusal)
-        tool_calls = delta.get("tool_calls")
-        for item in tool_calls if isinstance(tool_calls, list) else ():
-            if isinstance(item, dict):
-                self._tool_delta(item)
 
     def _thinking(self, text: str) -> None:
         """B.5 #3: open a thinking block unless one is open, then send `thinking_delta`."""
-        if self._open != _THINKING:
+        if self._open is not _THINKING:
             self._close()
-            self._open_block({"type": "thinking", "thinking": "", "signature": ""})
+            self._open_block({"type": "thinking", "thinking": "", "signature": ""}, _THINKING)
             self._open = _THINKING
         if text:
-            self._delta_of_open({"type": "thinking_delta", "thinking": text})
+            self._send_delta(text)
 
     def _text(self, text: str) -> None:
         """B.5 #4: open a text block unless one is open, then send `text_delta` (never for "")."""
-        if self._open != _TEXT:
+        if self._open is not _TEXT:
             self._close()
-            self._open_block({"type": "text", "text": ""})
+            self._open_block({"type": "text", "text": ""}, _TEXT)
             self._open = _TEXT
-        self._delta_of_open({"type": "text_delta", "text": text})
+        self._send_delta(text)
 
     def _part(self, part: Any) -> None:
         """A Databricks-style content part: text, or reasoning with a summary and a signature."""
@@ -333,16 +426,22 @@ class OpenAIStreamTranslator:
         """
         call = self._call_for(item)
         function = item.get("function")
-        function = function if isinstance(function, dict) else {}
-        name = function.get("name")
-        if isinstance(name, str) and name and not call.name:
-            call.name = name
-        arguments = function.get("arguments")
+        arguments = None
+        if isinstance(function, dict):
+            name = function.get("name")
+            if name and not call.name and isinstance(name, str):
+                call.name = name
+            arguments = function.get("arguments")
         if isinstance(arguments, dict):
             arguments = orjson.dumps(arguments).decode()
         if isinstance(arguments, str) and arguments and call.state != "done":
+            call.arguments.append(arguments)
+            if stripped := arguments.rstrip():
+                call.last = stripped[-1]
+            if call is self._open and not self._waiting:
+                self._send_delta(arguments)  # the live call, nothing queued: stream it on
+                return
             call.pending.append(arguments)
-            call.arguments += arguments
         self._advance()
 
     def _call_for(self, item: Json) -> _Call:
@@ -355,16 +454,18 @@ class OpenAIStreamTranslator:
         taken as the same call.
         """
         index = item.get("index")
-        index = index if isinstance(index, int) else 0
+        if not isinstance(index, int):
+            index = 0
         raw_id = item.get("id")
         upstream_id = raw_id if isinstance(raw_id, str) and raw_id else None
         latest = self._latest.get(index)
-        if latest is not None and None in (upstream_id, latest.upstream_id):
-            return latest
-        if latest is not None and upstream_id == latest.upstream_id:
+        if latest is not None and (
+            upstream_id is None or latest.upstream_id is None or upstream_id == latest.upstream_id
+        ):
             return latest
         call = _Call(id=upstream_id or new_id("toolu_"), upstream_id=upstream_id)
         self._calls.append(call)
+        self._waiting.append(call)
         self._latest[index] = call
         return call
 
@@ -376,28 +477,27 @@ class OpenAIStreamTranslator:
         its name has arrived (B.5 #5 "buffer until it does").
         """
         while True:
-            if isinstance(self._open, _Call):
-                self._send_pending(self._open)
-                if not _is_complete_json(self._open.arguments):
-                    return
-            waiting = self._first_waiting()
-            if waiting is None or not waiting.name:
+            live = self._open if isinstance(self._open, _Call) else None
+            if live is not None:
+                self._send_pending(live)
+            if not self._waiting or not self._waiting[0].name:
                 return
-            self._start_call(waiting)
-
-    def _first_waiting(self) -> _Call | None:
-        return next((call for call in self._calls if call.state == "waiting"), None)
+            if live is not None and not live.complete():
+                return
+            self._start_call(self._waiting[0])
 
     def _start_call(self, call: _Call) -> None:
         self._close()
-        self._open_block({"type": "tool_use", "id": call.id, "name": call.name, "input": {}})
+        block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+        self._open_block(block, _TOOL)
+        self._waiting.remove(call)
         call.state = "live"
         self._open = call
 
     def _send_pending(self, call: _Call) -> None:
         """Each fragment as one `input_json_delta`, unchanged (B.5 #5)."""
         for fragment in call.pending:
-            self._delta_of_open({"type": "input_json_delta", "partial_json": fragment})
+            self._send_delta(fragment)
         call.pending.clear()
 
     def _on_finish(self, reason: Any) -> None:
@@ -413,18 +513,8 @@ class OpenAIStreamTranslator:
         so the client reports the bad call instead of losing it.
         """
         self._close()
-        while (call := self._first_waiting()) is not None:
+        while self._waiting:
+            call = self._waiting[0]
             self._start_call(call)
             self._send_pending(call)
             self._close()
-
-
-def _is_complete_json(text: str) -> bool:
-    """Whether a call's arguments so far are a whole JSON value (so the call is over)."""
-    if not text.rstrip().endswith(("}", "]")):
-        return False
-    try:
-        orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return False
-    return True

@@ -91,6 +91,10 @@ class _NDJSONReader:
         self.done = False
 
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
-        items = [item for item in self.decoder.feed(chunk) if isinstance(item, dict)]
-        self.done = self.done or any(item.get("done") is True for item in items)
+        items = []
+        for item in self.decoder.feed(chunk):
+            if isinstance(item, dict):
+                items.append(item)
+                if item.get("done") is True:
+                    self.done = True
         return items

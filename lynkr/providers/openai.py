@@ -16,10 +16,10 @@ from typing import Any, Literal
 import orjson
 
 from lynkr.errors import UpstreamError
-from lynkr.protocol import SSEDecoder
 from lynkr.protocol.openai_request import OpenAIDialect, to_openai_request
 from lynkr.protocol.openai_response import to_anthropic_message
 from lynkr.protocol.openai_stream import OpenAIStreamTranslator
+from lynkr.protocol.sse import SSEDataDecoder
 from lynkr.providers.base import MessagesRequest
 from lynkr.providers.errors import provider_secrets
 from lynkr.providers.http import Timeouts, UpstreamClient
@@ -126,20 +126,23 @@ class OpenAIProvider(TranslatingProvider):
 class _SSEReader:
     """OpenAI SSE → parsed chunk objects; `[DONE]` ends it (B.2)."""
 
+    __slots__ = ("decoder", "done", "provider")
+
     def __init__(self, provider: str) -> None:
         self.provider = provider
-        self.decoder = SSEDecoder()
+        self.decoder = SSEDataDecoder()
         self.done = False
 
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
         items = []
-        for event in self.decoder.feed(chunk):
-            data = event.data.strip()
-            if data == b"[DONE]":
-                self.done = True
-                break
-            if not data:
-                continue
+        for data in self.decoder.feed(chunk):
+            if not (data and data[0] == 0x7B and data[-1] == 0x7D):  # not the usual `{…}`
+                data = data.strip()
+                if data == b"[DONE]":
+                    self.done = True
+                    break
+                if not data:
+                    continue
             try:
                 parsed = orjson.loads(data)
             except orjson.JSONDecodeError as exc:
@@ -147,7 +150,7 @@ class _SSEReader:
                     f"provider '{self.provider}' sent a stream event that is not JSON",
                     provider=self.provider,
                 ) from exc
-            if isinstance(parsed, dict):
+            if type(parsed) is dict:
                 items.append(parsed)
         return items
 

@@ -10,7 +10,7 @@ translator, and a reader that turns upstream bytes into parsed objects.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -34,6 +34,10 @@ class StreamTranslator(Protocol):
     def start(self) -> bytes: ...
 
     def feed(self, item: dict[str, Any]) -> bytes: ...
+
+    def feed_all(self, items: Iterable[dict[str, Any]]) -> bytes:
+        """`feed()` each item, stopping after an error; all their frames at once."""
+        ...
 
     def finish(self, *, done: bool) -> bytes: ...
 
@@ -120,14 +124,11 @@ class TranslatingProvider:
         yield translator.start()
         reader = self.stream_reader()
         try:
+            # Once per upstream chunk: keep this loop lean (issue 7's per-event budget).
             async for chunk in response.iter_chunks():
-                out = bytearray()
-                for item in reader.feed(chunk):
-                    out += translator.feed(item)
-                    if translator.errored:
-                        break
+                out = translator.feed_all(reader.feed(chunk))
                 if out:
-                    yield bytes(out)
+                    yield out
                 if reader.done or translator.errored:
                     break
         except UpstreamError as error:

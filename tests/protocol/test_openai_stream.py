@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
-from lynkr.protocol.openai_stream import OpenAIStreamTranslator
+from lynkr.protocol.openai_stream import (
+    DELTA_END,
+    OpenAIStreamTranslator,
+    delta_head,
+    frame,
+    stop_frame,
+)
 
 from ._golden import cases, load
 from ._openai import events, normalise, translate
@@ -105,3 +112,95 @@ def test_other_choices_are_ignored() -> None:
     )
     texts = [p["delta"]["text"] for p in events(out) if p["type"] == "content_block_delta"]
     assert texts == ["mine"]
+
+
+# --- the per-token frames are written from byte templates: the same bytes as frame() ---------
+
+TRICKY = ["a", "", ' "q" \\ /', "é😀\u2028\u2029", "\x00\x1f\x7f", "line\nbreak\r\n", "</script>"]
+
+
+@pytest.mark.parametrize("case", cases("openai/stream.json"))
+def test_every_frame_is_frame_of_its_payload(case: dict[str, Any]) -> None:
+    """Templated or not, each frame is byte for byte `frame()` of the payload it carries."""
+    out, _ = translate([case["upstream"].encode()], **case["options"])
+    payloads = events(out)
+    assert b"".join(frame(payload) for payload in payloads) == out
+
+
+@pytest.mark.parametrize("index", [0, 1, 9, 10, 123])
+@pytest.mark.parametrize("text", TRICKY)
+def test_templates(index: int, text: str) -> None:
+    for kind, key, delta_type in [
+        ("text", "text", "text_delta"),
+        ("thinking", "thinking", "thinking_delta"),
+        ("tool", "partial_json", "input_json_delta"),
+    ]:
+        payload = {
+            "type": "content_block_delta",
+            "index": index,
+            "delta": {"type": delta_type, key: text},
+        }
+        templated = delta_head(index, kind) + orjson.dumps(text) + DELTA_END
+        assert templated == frame(payload)
+    assert stop_frame(index) == frame({"type": "content_block_stop", "index": index})
+
+
+def chunk(delta: Any, finish: str | None = None) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}], "usage": None}
+
+
+def test_short_path_and_general_path_agree() -> None:
+    """The usual chunk (only `content`, maybe `role`) and its variants with null extras."""
+    variants = [
+        {"content": "x"},
+        {"role": "assistant", "content": "x"},
+        {"content": "x", "reasoning": None, "refusal": None, "tool_calls": None},
+        {"content": "x", "reasoning_content": ""},
+        {"content": "x", "tool_calls": []},
+    ]
+    outputs = set()
+    for variant in variants:
+        translator = OpenAIStreamTranslator(model="m", message_id="msg_1")
+        out = translator.start() + translator.feed(chunk({"content": "first"}))
+        for text in TRICKY:
+            out += translator.feed(chunk({**variant, "content": text}))
+        out += translator.feed(chunk({}, "stop")) + translator.finish(done=True)
+        outputs.add(out)
+    [out] = outputs
+    texts = [p["delta"]["text"] for p in events(out) if p["type"] == "content_block_delta"]
+    assert texts == ["first", *(t for t in TRICKY if t)]
+
+
+def test_feed_all_is_feed_of_each_until_an_error() -> None:
+    chunks = [
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "a"}),
+        chunk({"reasoning_content": "t"}),
+        chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "N"}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
+        {"error": {"message": "boom"}},
+        chunk({"content": "never"}),
+    ]
+    one = OpenAIStreamTranslator(model="m", message_id="msg_1")
+    each = one.start() + b"".join(one.feed(c) for c in chunks)
+    other = OpenAIStreamTranslator(model="m", message_id="msg_1")
+    assert other.start() + other.feed_all(chunks) == each
+    assert other.errored and events(each)[-1]["error"]["message"] == "boom"
+    assert other.feed_all(chunks) == b""
+
+
+@pytest.mark.parametrize(("after", "opens_at_once"), [(" \n", True), ("\u3000", False)])
+def test_a_call_is_complete_when_its_arguments_parse(after: str, opens_at_once: bool) -> None:
+    """B.5 #5: the next call opens once the live one's arguments are whole JSON; trailing
+    JSON whitespace keeps them whole, other whitespace (U+3000) does not."""
+    translator = OpenAIStreamTranslator(model="m", message_id="msg_1")
+    translator.start()
+    first = {"index": 0, "id": "a", "function": {"name": "A", "arguments": '{"x":1}'}}
+    translator.feed(chunk({"tool_calls": [first]}))
+    translator.feed(chunk({"tool_calls": [{"index": 0, "function": {"arguments": after}}]}))
+    second = {"index": 1, "id": "b", "function": {"name": "B", "arguments": "{}"}}
+    out = translator.feed(chunk({"tool_calls": [second]}))
+    assert ("content_block_start" in [p["type"] for p in events(out)]) is opens_at_once
+    out += translator.feed(chunk({}, "tool_calls")) + translator.finish(done=True)
+    starts = [p["content_block"]["id"] for p in events(out) if p["type"] == "content_block_start"]
+    assert starts == ["b"]
