@@ -193,8 +193,9 @@ class AgentApp:
         context = get_context(scope)
         session = context.session_id or derive_session_id(scope["headers"], body)
         context.session_id = session
-        sent = context.raw_body if context.raw_body and not context.body_changed else body
-        return _AnswerRecorder(self.sessions.submit_request(session, sent))
+        # The parsed body: its messages are encoded (a snapshot) as it is submitted,
+        # so the writer thread never parses the whole request again.
+        return _AnswerRecorder(self.sessions.submit_request(session, body))
 
     def _record_answer(self, recorder: _AnswerRecorder) -> None:
         """Assemble and store the answer after it was sent, so the client never waits."""

@@ -11,7 +11,9 @@ new since the session's last request is written. A session holds *branches*:
 a branch is a conversation the client has sent, kept as its `length` and the
 rolling hash of its messages (`head`: hash(previous head + hash(message))).
 A request continues the branch whose head equals the rolling hash of its own
-first `length` messages (the longest such branch) and appends the rest. When
+first `length` messages (the longest such branch; only the request's own
+rolling hashes are looked up, so a session with thousands of branches costs
+no more than one with a few) and appends the rest. When
 no branch fits — the client edited, rewound or compacted the history, or a
 side request (a title, say) shares the session id — a new branch starts from
 the longest stored prefix it shares (found by binary search over the stored
@@ -21,32 +23,42 @@ overwritten, so storage grows linearly with the turns.
 Message contents are stored once per session by content hash (`blobs`),
 without `cache_control` (Claude Code moves that marker every turn, A.4): the
 assistant answer recorded after a turn and the same message echoed back in
-the next request are one row.
+the next request are one row. A message is encoded by orjson as it is and the
+markers are cut from the bytes (`encode_messages`), the same bytes as
+encoding `canonical_message`'s copy, for a fraction of the CPU.
 
 **Turns and usage.** Each request is a turn (its new messages, then its
 answer and usage: input, output, cache-read and cache-creation tokens); the
-session row keeps the totals. One transaction per call, committed before it
-returns: a process killed between requests loses nothing (WAL).
+session row keeps the totals. Each call's writes are committed before it
+returns (calls queued together share one transaction, each in its own
+savepoint): a process killed between requests loses nothing (WAL).
 
-**Retention.** Each `record_request` first deletes at most `prune_batch`
-sessions idle for more than `retention_days`, and, when a new session
-pushes the count over `max_sessions`, the least recently updated ones.
+**Retention.** A `record_request` deletes at most `prune_batch` sessions
+idle for more than `retention_days`, and, when a new session pushes the
+count over `max_sessions`, the least recently updated ones. It looks when it
+creates a session, else at most every `prune_interval` seconds — at once
+again while the last look found a full batch.
 
 **Latency.** All SQLite work runs on the store's worker thread
 (`lynkr.stores.Database`). The `submit_*` methods return at once (the body is
-snapshotted first, so the caller may go on mutating it); jobs run in
+snapshotted first, so the caller may go on mutating it: a parsed body's
+messages are encoded there, bytes are parsed on the worker); jobs run in
 submission order, and `close()` runs every queued job before it returns.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -82,6 +94,9 @@ USAGE_FIELDS = {
 _SUMMARY_CHARS = 200
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _log = structlog.get_logger("lynkr.sessions")
+# Claude Code's session header (PROTOCOL.md A.3), the only header `derive_session_id` needs.
+_SESSION_HEADER_NAME = "x-claude-code-session-id"
+_SESSION_HEADER = _SESSION_HEADER_NAME.encode("ascii")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lynkr_sessions (
@@ -106,6 +121,8 @@ CREATE TABLE IF NOT EXISTS lynkr_session_branches (
     head TEXT NOT NULL,
     PRIMARY KEY (session_id, branch)
 );
+CREATE INDEX IF NOT EXISTS lynkr_session_branches_head
+    ON lynkr_session_branches (session_id, head);
 CREATE TABLE IF NOT EXISTS lynkr_session_messages (
     session_id TEXT NOT NULL,
     branch INTEGER NOT NULL,
@@ -161,8 +178,19 @@ def derive_session_id(
     `headers` is a mapping with lower-case names or the ASGI `scope["headers"]` list.
     """
     if not isinstance(headers, Mapping):
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
+        headers = _session_header(headers)
     return claude_code_session_id(headers, body) or conversation_fingerprint(body or {})
+
+
+def _session_header(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The one header `claude_code_session_id` reads, from an ASGI list (no other is decoded)."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        # ASGI servers send lower-case names, callers may not: only a name of the
+        # right length is lower-cased. The last one wins, as in a dict.
+        if len(name) == len(_SESSION_HEADER) and name.lower() == _SESSION_HEADER:
+            found = {_SESSION_HEADER_NAME: value.decode("latin-1")}
+    return found
 
 
 # --------------------------------------------------------------------------- hashing (pure)
@@ -183,7 +211,7 @@ def canonical_message(message: Any) -> dict[str, Any]:
 def _without_cache_control(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_cache_control(v) for k, v in value.items() if k != "cache_control"}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):  # orjson encodes both as arrays
         return [_without_cache_control(item) for item in value]
     return value
 
@@ -192,8 +220,107 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+_SORTED = orjson.OPT_SORT_KEYS
+
+
 def _encode(message: dict[str, Any]) -> bytes:
-    return orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(message, option=_SORTED)
+
+
+# A JSON value `"cache_control"` may hold without nesting: an object of scalars, a
+# string or a scalar. Strings are matched whole, so a brace inside one is not a brace.
+_STRING = rb'"(?:[^"\\]|\\.)*"'
+_FLAT_VALUE = rb"(?:\{(?:[^\"{}\[\]]|" + _STRING + rb")*\}|" + _STRING + rb'|[^",{}\[\]]+)'
+# In compact JSON an unescaped quote right after `,` or `{` opens a key, so these match
+# only `cache_control` keys: not first in their object (the comma goes), or first
+# (the comma after it goes, if any). No string content can match.
+_CACHE_CONTROL = re.compile(
+    rb',"cache_control":'
+    + _FLAT_VALUE
+    + rb'|(?<=\{)"cache_control":'
+    + _FLAT_VALUE
+    + rb"(?:,|(?=\}))",
+    re.DOTALL,
+)
+_MARKER = b'"cache_control"'
+_MARKER_KEY = b'"cache_control":'
+# The end of a canonical message of a common role: `"role"` sorts after `"content"`.
+_ROLE_ENDS = {role: b',"role":"' + role.encode() + b'"}' for role in ("user", "assistant")}
+
+
+def encode_message(message: Any) -> bytes:
+    """`canonical_message(message)` encoded with sorted keys: the bytes hashed and stored."""
+    return encode_messages([message])[0]
+
+
+def encode_messages(messages: Sequence[Any]) -> list[bytes]:
+    """`encode_message` of each message, without building their canonical copies.
+
+    Each content is encoded as it is (orjson, in C) and the `cache_control` keys
+    are cut from the bytes afterwards: the same bytes as encoding the copy
+    `canonical_message` makes, at a fraction of the cost. The markers are looked
+    for once in all the messages together (one long search is much faster than
+    many short ones), and only the messages that have one are cut.
+    """
+    encoded = [_encode_marked(message) for message in messages]
+    joined = b"".join(encoded)
+    found = joined.find(_MARKER)
+    if found < 0:
+        return encoded
+    ends = list(accumulate(map(len, encoded)))
+    while found >= 0:
+        index = bisect_right(ends, found)
+        if isinstance(messages[index], dict):  # else canonical already: the marker is content
+            encoded[index] = _cut_markers(encoded[index], messages[index])
+        found = joined.find(_MARKER, ends[index])
+    return encoded
+
+
+def _encode_marked(message: Any) -> bytes:
+    """`canonical_message(message)` encoded, but a dict's `cache_control` markers still in."""
+    if not isinstance(message, dict):
+        return _encode(canonical_message(message))
+    content = message.get("content")
+    role = message.get("role", "unknown")
+    try:
+        if isinstance(content, list) and type(role) is str and role in _ROLE_ENDS:
+            return b'{"content":' + orjson.dumps(content, option=_SORTED) + _ROLE_ENDS[role]
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        return _encode({"role": str(role), "content": [] if content is None else content})
+    except TypeError:  # what orjson cannot encode as given: the slow path copies or refuses it
+        return _encode(canonical_message(message))
+
+
+def _cut_markers(encoded: bytes, message: Any) -> bytes:
+    """`encoded` without its `cache_control` keys; a nested value takes the slow path."""
+    cut = _CACHE_CONTROL.sub(b"", encoded)
+    return _encode(canonical_message(message)) if _MARKER_KEY in cut else cut
+
+
+@dataclass(frozen=True, slots=True)
+class _Messages:
+    """A request's messages encoded (bytes and strings only: a snapshot) and its model."""
+
+    roles: list[str]
+    encoded: list[bytes]
+    model: str | None
+
+
+def _messages(body: Mapping[str, Any]) -> _Messages:
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        messages = []
+    roles = [
+        str(m.get("role", "unknown")) if isinstance(m, Mapping) else "unknown" for m in messages
+    ]
+    model = body.get("model")
+    return _Messages(roles, encode_messages(messages), model if isinstance(model, str) else None)
+
+
+def _parse(raw: bytes) -> _Messages:
+    body = orjson.loads(raw)
+    return _messages(body if isinstance(body, dict) else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,24 +334,54 @@ class _Prepared:
     model: str | None
 
 
-def _prepare(body: Mapping[str, Any]) -> _Prepared:
-    messages = body.get("messages")
-    canonical = [canonical_message(m) for m in messages] if isinstance(messages, list) else []
-    encoded = [_encode(m) for m in canonical]
-    digests = [_digest(data) for data in encoded]
-    prefixes: list[str] = []
-    head = ""
-    for digest in digests:
+def _prepare(messages: _Messages, last: _Prepared | None = None) -> _Prepared:
+    """Hash `messages`, reusing `last`'s hashes for the leading messages both have."""
+    same = _common_prefix(messages.encoded, last.encoded) if last is not None else 0
+    digests = last.digests[:same] if last is not None else []
+    prefixes = last.prefixes[:same] if last is not None else []
+    head = prefixes[-1] if prefixes else ""
+    for data in messages.encoded[same:]:
+        digest = _digest(data)
         head = _digest((head + digest).encode("ascii"))
+        digests.append(digest)
         prefixes.append(head)
-    model = body.get("model")
-    return _Prepared(
-        [m["role"] for m in canonical],
-        encoded,
-        digests,
-        prefixes,
-        model if isinstance(model, str) else None,
-    )
+    return _Prepared(messages.roles, messages.encoded, digests, prefixes, messages.model)
+
+
+def _common_prefix(new: list[bytes], old: list[bytes]) -> int:
+    same = 0
+    for one, other in zip(new, old, strict=False):
+        if one != other:
+            break
+        same += 1
+    return same
+
+
+class _Recent:
+    """Recent sessions' last prepared requests, at most `budget` bytes of messages.
+
+    A request resends its conversation, and hashing it is most of what preparing
+    costs: where a message's bytes equal the last request's, so do its digest and
+    rolling hash. They are pure functions of the bytes, so this can never go
+    stale, whatever else writes to the file. Used on the worker thread only.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self._last: dict[str, tuple[_Prepared, int]] = {}  # least recently used first
+
+    def prepare(self, session_id: str, messages: _Messages) -> _Prepared:
+        last, size = self._last.pop(session_id, (None, 0))
+        self.size -= size
+        prepared = _prepare(messages, last)
+        size = sum(map(len, prepared.encoded))
+        if size <= self.budget:
+            self._last[session_id] = prepared, size
+            self.size += size
+        while self.size > self.budget:
+            self.size -= self._last.pop(next(iter(self._last)))[1]
+        return prepared
 
 
 # --------------------------------------------------------------------------- the store
@@ -244,7 +401,20 @@ class BacklogFull(RuntimeError):
     """A turn was not recorded: too many session writes were already waiting."""
 
 
+class _TurnFuture(Future[TurnRef]):
+    """`submit_request`'s future, with the turn as soon as it is written (`written`).
+
+    The future resolves after the commit; an answer queued behind the request may
+    run in the same transaction, before that, and finds its turn here.
+    """
+
+    written: TurnRef | None = None
+
+
 DEFAULT_MAX_BACKLOG = 256
+DEFAULT_PRUNE_INTERVAL = 60.0
+# Messages kept to reuse their hashes (`_Recent`): a dozen long conversations.
+_RECENT_BYTES = 16 * 2**20
 
 
 class SessionStore:
@@ -261,6 +431,7 @@ class SessionStore:
         retention_days: float = DEFAULT_RETENTION_DAYS,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         prune_batch: int = DEFAULT_PRUNE_BATCH,
+        prune_interval: float = DEFAULT_PRUNE_INTERVAL,
         clock: Callable[[], float] = time.time,
         driver_name: str | None = None,
         synchronous: str = "NORMAL",
@@ -272,11 +443,17 @@ class SessionStore:
             raise ValueError(f"sessions.max_sessions must be >= 1, got {max_sessions!r}")
         if prune_batch < 1:
             raise ValueError(f"sessions.prune_batch must be >= 1, got {prune_batch!r}")
+        if prune_interval < 0:
+            raise ValueError(f"sessions.prune_interval must be >= 0, got {prune_interval!r}")
         self.path = Path(path)
         self.retention_days = retention_days
         self.max_sessions = max_sessions
         self.prune_batch = prune_batch
+        self.prune_interval = prune_interval
         self.clock = clock
+        # Only the worker thread uses these two.
+        self._next_prune = -math.inf  # when the next write looks for expired sessions
+        self._recent = _Recent(_RECENT_BYTES)
         # Recording is best effort and must never cost the server its memory: past
         # `max_backlog` queued writes, new turns are skipped (and counted), not queued.
         self.max_backlog = max_backlog
@@ -306,28 +483,45 @@ class SessionStore:
     ) -> Future[TurnRef]:
         """Queue `record_request`; returns at once. `body` is snapshotted here.
 
+        A parsed body is cheaper than its bytes: its messages are encoded here and
+        the rest of it is never looked at, where bytes must be parsed whole.
         With `max_backlog` writes already waiting, the turn is skipped: the returned
         future fails with `BacklogFull` (and `submit_answer` on it does nothing).
         """
         if self.backlog >= self.max_backlog:
             return self._skip(session_id)
-        future = self.db.submit_write(
-            self._record_request, session_id, _snapshot(body), self.clock()
+        turn = _TurnFuture()
+        job = self.db.submit_write(
+            self._record_request, session_id, _snapshot(body), self.clock(), turn
         )
-        self._track(future)
-        future.add_done_callback(_log_failure("record_request", session_id))
-        return future
+        job.add_done_callback(self._finished("record_request", session_id, turn))
+        self._count()
+        return turn
 
-    def _track(self, future: Future[Any]) -> None:
+    def _count(self) -> None:
         # Done-callbacks run on the writer thread: the count is guarded by a lock.
         with self._backlog_lock:
             self.backlog += 1
 
-        def done(_: Future[Any]) -> None:
+    def _finished(
+        self, what: str, session_id: str, turn: Future[TurnRef] | None = None
+    ) -> Callable[[Future[Any]], None]:
+        """A job's done-callback: uncount it, log a failure (no one else would), tell `turn`."""
+
+        def done(job: Future[Any]) -> None:
             with self._backlog_lock:
                 self.backlog -= 1
+            error = job.exception()  # never cancelled: no one else holds the job's future
+            if error is not None:
+                _log.warning(
+                    "session_store_failed", job=what, session=session_id, error=repr(error)
+                )
+            if turn is not None and error is not None:
+                turn.set_exception(error)
+            elif turn is not None:
+                turn.set_result(job.result())
 
-        future.add_done_callback(done)
+        return done
 
     def _skip(self, session_id: str) -> Future[TurnRef]:
         self.skipped += 1
@@ -355,16 +549,17 @@ class SessionStore:
             return done  # the turn itself was not recorded
         answer = _answer_parts(message_or_content, usage)
         future = self.db.submit_write(self._record_answer, turn, answer, self.clock())
-        self._track(future)
         session = turn.session_id if isinstance(turn, TurnRef) else "?"
-        future.add_done_callback(_log_failure("record_answer", session))
+        future.add_done_callback(self._finished("record_answer", session))
+        self._count()
         return future
 
     async def record_request(
         self, session_id: str, body: Mapping[str, Any] | bytes | bytearray | memoryview
     ) -> TurnRef:
         """Store what is new in `body`'s conversation as a new turn of `session_id`."""
-        return await self.db.write(self._record_request, session_id, _snapshot(body), self.clock())
+        snapshot = _snapshot(body)
+        return await self.db.write(self._record_request, session_id, snapshot, self.clock(), None)
 
     async def record_answer(
         self, turn: TurnRef, message_or_content: Any, usage: Mapping[str, Any] | None = None
@@ -396,60 +591,68 @@ class SessionStore:
 
     # On the worker thread, inside a transaction --------------------------------
 
-    def _record_request(self, db: Connection, session_id: str, raw: bytes, now: float) -> TurnRef:
-        body = orjson.loads(raw)
-        prepared = _prepare(body if isinstance(body, dict) else {})
-        created = _touch_session(db, session_id, prepared.model, now)
-        self._prune(db, session_id, now, check_count=created)
-        branch, start = _choose_branch(db, session_id, prepared)
-        turn = _next_counter(db, session_id, "turns")
-        _append(db, session_id, branch, turn, prepared, start)
+    def _record_request(
+        self,
+        db: Connection,
+        session_id: str,
+        snapshot: _Messages | bytes,
+        now: float,
+        turn_future: _TurnFuture | None,
+    ) -> TurnRef:
+        messages = snapshot if isinstance(snapshot, _Messages) else _parse(snapshot)
+        prepared = self._recent.prepare(session_id, messages)
+        turn, branches, created = _session_counts(db, session_id, prepared.model, now)
+        self._prune(db, session_id, now, created=created)
+        branch = _choose_branch(db, session_id, prepared.prefixes, branches)
+        db.execute(
+            "UPDATE lynkr_sessions SET updated = ?, model = COALESCE(?, model), turns = ?, "
+            "branches = ? WHERE id = ?",
+            (now, prepared.model, turn + 1, branches + int(branch.new), session_id),
+        )
+        _append(db, session_id, branch, turn, prepared)
+        added = len(prepared.digests) - branch.start
         db.execute(
             "INSERT INTO lynkr_session_turns (session_id, turn, branch, started, model, first, "
             "added) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (session_id, turn, branch, now, prepared.model, start, len(prepared.digests) - start),
+            (session_id, turn, branch.number, now, prepared.model, branch.start, added),
         )
-        return TurnRef(session_id, turn, branch, len(prepared.digests) - start)
+        ref = TurnRef(session_id, turn, branch.number, added)
+        if turn_future is not None:
+            turn_future.written = ref
+        return ref
 
     def _record_answer(
         self, db: Connection, turn: TurnRef | Future[TurnRef], answer: _Answer, now: float
     ) -> None:
-        ref = turn if isinstance(turn, TurnRef) else turn.result(timeout=0)
-        encoded = _encode(answer.message)
-        digest = _digest(encoded)
-        _put_blob(db, ref.session_id, digest, encoded)
-        columns = list(USAGE_FIELDS.values())
-        old = db.execute(
-            f"SELECT {', '.join(columns)} FROM lynkr_session_turns "
-            "WHERE session_id = ? AND turn = ?",
-            (ref.session_id, ref.turn),
-        ).fetchone()
+        ref = _written(turn)
+        digest = _digest(answer.encoded)
+        _put_blob(db, ref.session_id, digest, answer.encoded)
+        old = db.execute(_TURN_USAGE, (ref.session_id, ref.turn)).fetchone()
         if old is None:
             raise LookupError(f"no turn {ref.turn} in session {ref.session_id!r}")
         new = [answer.usage.get(field, 0) for field in USAGE_FIELDS]
-        db.execute(
-            "UPDATE lynkr_session_turns SET answer = ?, stop_reason = ?, ended = ?, "
-            + ", ".join(f"{c} = ?" for c in columns)
-            + " WHERE session_id = ? AND turn = ?",
-            (digest, answer.stop_reason, now, *new, ref.session_id, ref.turn),
-        )
+        db.execute(_ANSWER_TURN, (digest, answer.stop_reason, now, *new, ref.session_id, ref.turn))
         deltas = [n - (o or 0) for n, o in zip(new, old, strict=True)]
-        db.execute(
-            "UPDATE lynkr_sessions SET updated = ?, "
-            + ", ".join(f"{c} = {c} + ?" for c in columns)
-            + " WHERE id = ?",
-            (now, *deltas, ref.session_id),
-        )
+        db.execute(_ADD_USAGE, (now, *deltas, ref.session_id))
 
-    def _prune(self, db: Connection, keep: str, now: float, *, check_count: bool) -> None:
-        """Delete at most `prune_batch` expired sessions, then any over `max_sessions`."""
+    def _prune(self, db: Connection, keep: str, now: float, *, created: bool) -> None:
+        """Delete at most `prune_batch` expired sessions, then any over `max_sessions`.
+
+        Only when a session was created (the count may have passed `max_sessions`)
+        or `prune_interval` has passed since the last look; sooner while expired
+        sessions remain (the last batch was full).
+        """
+        if not created and now < self._next_prune:
+            return
         cutoff = now - self.retention_days * 86400
         rows = db.execute(
             "SELECT id FROM lynkr_sessions WHERE updated < ? AND id != ? ORDER BY updated LIMIT ?",
             (cutoff, keep, self.prune_batch),
         ).fetchall()
+        full = len(rows) == self.prune_batch
+        self._next_prune = now if full else now + self.prune_interval
         budget = self.prune_batch - len(rows)
-        if check_count and budget > 0:
+        if created and budget > 0:
             (count,) = db.execute("SELECT COUNT(*) FROM lynkr_sessions").fetchone()
             over = min(count - len(rows) - self.max_sessions, budget)
             if over > 0:
@@ -464,23 +667,72 @@ class SessionStore:
 
 # --------------------------------------------------------------------------- worker helpers
 
+_USAGE_COLUMNS = tuple(USAGE_FIELDS.values())
+_TURN_USAGE = (
+    f"SELECT {', '.join(_USAGE_COLUMNS)} FROM lynkr_session_turns WHERE session_id = ? AND turn = ?"
+)
+_ANSWER_TURN = (
+    "UPDATE lynkr_session_turns SET answer = ?, stop_reason = ?, ended = ?, "
+    + ", ".join(f"{c} = ?" for c in _USAGE_COLUMNS)
+    + " WHERE session_id = ? AND turn = ?"
+)
+_ADD_USAGE = (
+    "UPDATE lynkr_sessions SET updated = ?, "
+    + ", ".join(f"{c} = {c} + ?" for c in _USAGE_COLUMNS)
+    + " WHERE id = ?"
+)
+# Branch heads looked up at once: first the request's last few rolling hashes (a
+# continued conversation matches there), then wider chunks under SQLite's smallest
+# bound-parameter limit (999). Fixed sizes keep the statements in the driver's cache.
+_FIRST_HEADS = 32
+_MORE_HEADS = 512
+
+
+def _heads_query(size: int) -> str:
+    return (
+        "SELECT branch, length, head FROM lynkr_session_branches WHERE session_id = ? "
+        f"AND head IN ({', '.join('?' * size)}) ORDER BY length DESC, branch DESC"
+    )
+
+
+_HEADS_QUERIES = {size: _heads_query(size) for size in (_FIRST_HEADS, _MORE_HEADS)}
+
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    message: dict[str, Any]
+    encoded: bytes
     stop_reason: str | None
     usage: dict[str, int]
 
 
-def _snapshot(body: Mapping[str, Any] | bytes | bytearray | memoryview) -> bytes:
-    """The request body as bytes the worker thread can parse, whatever the caller does next."""
+@dataclass(frozen=True, slots=True)
+class _Branch:
+    """Where a request's new messages go: on `number`, from position `start`.
+
+    `new` branches are not stored yet: they fork from `parent` at `start`.
+    """
+
+    number: int
+    start: int
+    new: bool = False
+    parent: int | None = None
+
+
+def _snapshot(body: Mapping[str, Any] | bytes | bytearray | memoryview) -> _Messages | bytes:
+    """What the worker thread needs of the body, whatever the caller does with it next.
+
+    Bytes are copied and parsed on the worker; a parsed body is encoded here, once.
+    """
     if isinstance(body, bytes | bytearray | memoryview):
         return bytes(body)
-    return orjson.dumps(body)
+    return _messages(body)
 
 
 def _answer_parts(message_or_content: Any, usage: Mapping[str, Any] | None) -> _Answer:
-    """Snapshot an answer: a message dict, a content list or a string; usage as integers."""
+    """Snapshot an answer: a message dict, a content list or a string; usage as integers.
+
+    The message is encoded here, so the caller may reuse its objects at once.
+    """
     stop_reason = None
     if isinstance(message_or_content, Mapping) and "content" in message_or_content:
         content = message_or_content.get("content")
@@ -489,61 +741,70 @@ def _answer_parts(message_or_content: Any, usage: Mapping[str, Any] | None) -> _
             usage = message_or_content["usage"]
     else:
         content = message_or_content
-    message = canonical_message({"role": "assistant", "content": content})
-    # A copy through JSON, so the caller may reuse its objects at once.
-    message = orjson.loads(_encode(message))
+    encoded = encode_message({"role": "assistant", "content": content})
     counts = {
         field: int(value)
         for field, value in (usage or {}).items()
         if field in USAGE_FIELDS and isinstance(value, int | float) and not isinstance(value, bool)
     }
-    return _Answer(message, stop_reason if isinstance(stop_reason, str) else None, counts)
+    return _Answer(encoded, stop_reason if isinstance(stop_reason, str) else None, counts)
 
 
-def _touch_session(db: Connection, session_id: str, model: str | None, now: float) -> bool:
-    """Create the session row or bump its `updated`; True when it was created."""
-    found = db.execute("SELECT 1 FROM lynkr_sessions WHERE id = ?", (session_id,)).fetchone()
-    if found is None:
-        db.execute(
-            "INSERT INTO lynkr_sessions (id, created, updated, model) VALUES (?, ?, ?, ?)",
-            (session_id, now, now, model),
-        )
-        return True
-    db.execute(
-        "UPDATE lynkr_sessions SET updated = ?, model = COALESCE(?, model) WHERE id = ?",
-        (now, model, session_id),
-    )
-    return False
+def _written(turn: TurnRef | Future[TurnRef]) -> TurnRef:
+    """The turn an answer belongs to, committed or written earlier in this transaction."""
+    if isinstance(turn, TurnRef):
+        return turn
+    if not turn.done() and isinstance(turn, _TurnFuture) and turn.written is not None:
+        return turn.written
+    return turn.result(timeout=0)
 
 
-def _next_counter(db: Connection, session_id: str, column: str) -> int:
-    """Take the next number from the session's `turns` or `branches` counter."""
-    (value,) = db.execute(
-        f"SELECT {column} FROM lynkr_sessions WHERE id = ?", (session_id,)
+def _session_counts(
+    db: Connection, session_id: str, model: str | None, now: float
+) -> tuple[int, int, bool]:
+    """The session's turn and branch counts, creating its row: (turns, branches, created)."""
+    row = db.execute(
+        "SELECT turns, branches FROM lynkr_sessions WHERE id = ?", (session_id,)
     ).fetchone()
-    db.execute(f"UPDATE lynkr_sessions SET {column} = {column} + 1 WHERE id = ?", (session_id,))
-    return int(value)
-
-
-def _choose_branch(db: Connection, session_id: str, prepared: _Prepared) -> tuple[int, int]:
-    """The branch the request continues and how many of its messages are already stored."""
-    heads = db.execute(
-        "SELECT branch, length, head FROM lynkr_session_branches WHERE session_id = ? "
-        "ORDER BY length DESC, branch DESC",
-        (session_id,),
-    ).fetchall()
-    total = len(prepared.prefixes)
-    for branch, length, head in heads:
-        if length <= total and (length == 0 or prepared.prefixes[length - 1] == head):
-            return int(branch), int(length)
-    parent, fork = _longest_stored_prefix(db, session_id, prepared.prefixes)
-    branch = _next_counter(db, session_id, "branches")
+    if row is not None:
+        return int(row[0]), int(row[1]), False
     db.execute(
-        "INSERT INTO lynkr_session_branches (session_id, branch, parent, fork, length, head) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (session_id, branch, parent, fork, fork, prepared.prefixes[fork - 1] if fork else ""),
+        "INSERT INTO lynkr_sessions (id, created, updated, model) VALUES (?, ?, ?, ?)",
+        (session_id, now, now, model),
     )
-    return branch, fork
+    return 0, 0, True
+
+
+def _choose_branch(
+    db: Connection, session_id: str, prefixes: Sequence[str], branches: int
+) -> _Branch:
+    """The branch the request continues, or a new one (numbered `branches`) from its fork."""
+    found = _continued_branch(db, session_id, prefixes)
+    if found is not None:
+        return found
+    parent, fork = _longest_stored_prefix(db, session_id, prefixes)
+    return _Branch(branches, fork, new=True, parent=parent)
+
+
+def _continued_branch(db: Connection, session_id: str, prefixes: Sequence[str]) -> _Branch | None:
+    """The longest branch whose head is one of the request's rolling hashes ("" if empty).
+
+    Only those heads are looked up (an index on (session_id, head)), longest first,
+    so a session with thousands of branches costs no more than one with a few.
+    """
+    total = len(prefixes)
+    heads = [*reversed(prefixes), ""]
+    begin, size = 0, _FIRST_HEADS
+    while begin < len(heads):
+        chunk = heads[begin : begin + size]
+        chunk += [chunk[-1]] * (size - len(chunk))
+        rows = db.execute(_HEADS_QUERIES[size], (session_id, *chunk)).fetchall()
+        for branch, length, head in rows:
+            # Equal heads mean equal prefixes; the length check guards the impossible.
+            if length <= total and head == (prefixes[length - 1] if length else ""):
+                return _Branch(int(branch), int(length))
+        begin, size = begin + size, _MORE_HEADS
+    return None
 
 
 def _longest_stored_prefix(
@@ -553,10 +814,12 @@ def _longest_stored_prefix(
 
     A rolling hash stored at position i means positions < i are stored too, so
     "is prefix i stored?" is monotone and a binary search needs log2(n) lookups.
+    The first split is just before the last message: a side request or a retry
+    usually differs from a stored conversation only there.
     """
     low, high, found = 0, len(prefixes), None
+    middle = max(high - 1, 1)
     while low < high:
-        middle = (low + high + 1) // 2
         row = db.execute(
             "SELECT branch FROM lynkr_session_messages WHERE session_id = ? AND prefix = ? LIMIT 1",
             (session_id, prefixes[middle - 1]),
@@ -565,14 +828,16 @@ def _longest_stored_prefix(
             high = middle - 1
         else:
             low, found = middle, int(row[0])
+        middle = (low + high + 1) // 2
     return found, low
 
 
 def _append(
-    db: Connection, session_id: str, branch: int, turn: int, prepared: _Prepared, start: int
+    db: Connection, session_id: str, branch: _Branch, turn: int, prepared: _Prepared
 ) -> None:
-    """Store messages `start:` of the request on `branch` and move the branch's head."""
-    for position in range(start, len(prepared.digests)):
+    """Store the request's messages from `branch.start` on and move (or create) the branch."""
+    total = len(prepared.digests)
+    for position in range(branch.start, total):
         digest = prepared.digests[position]
         _put_blob(db, session_id, digest, prepared.encoded[position])
         db.execute(
@@ -581,7 +846,7 @@ def _append(
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 session_id,
-                branch,
+                branch.number,
                 position,
                 turn,
                 prepared.roles[position],
@@ -589,11 +854,18 @@ def _append(
                 prepared.prefixes[position],
             ),
         )
-    if len(prepared.digests) > start:
+    head = prepared.prefixes[total - 1] if total else ""
+    if branch.new:
+        db.execute(
+            "INSERT INTO lynkr_session_branches (session_id, branch, parent, fork, length, head) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (session_id, branch.number, branch.parent, branch.start, total, head),
+        )
+    elif total > branch.start:
         db.execute(
             "UPDATE lynkr_session_branches SET length = ?, head = ? "
             "WHERE session_id = ? AND branch = ?",
-            (len(prepared.digests), prepared.prefixes[-1], session_id, branch),
+            (total, head, session_id, branch.number),
         )
 
 
@@ -608,17 +880,6 @@ def _delete_session(db: Connection, session_id: str) -> None:
     for table in _TABLES:
         db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
     db.execute("DELETE FROM lynkr_sessions WHERE id = ?", (session_id,))
-
-
-def _log_failure(what: str, session_id: str) -> Callable[[Future[Any]], None]:
-    """A done-callback that logs a failed fire-and-forget job (it has no one to raise to)."""
-
-    def check(future: Future[Any]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            error = future.exception()
-            _log.warning("session_store_failed", job=what, session=session_id, error=repr(error))
-
-    return check
 
 
 # --------------------------------------------------------------------------- reading

@@ -22,6 +22,12 @@ statements never interleave; jobs run in the order they were submitted.
 ordered); `run` and `write` await the result. `close` runs every job already
 submitted before it closes the connection, so nothing queued is lost.
 
+Writes queued back to back share one transaction (at most `max_batch`): a
+commit costs more than a small write (every page it touched goes to the
+WAL), and a burst of writes touches the same few pages. Each job runs in its
+own savepoint, so one that raises is rolled back and fails alone; every
+future resolves only after the commit that holds its job.
+
 Durability: `synchronous=NORMAL` in WAL mode keeps every committed
 transaction when the *process* dies (SIGKILL included); only an OS crash or
 power loss can lose the last ones. `synchronous="FULL"` closes that too, at a
@@ -34,6 +40,7 @@ import asyncio
 import importlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -196,22 +203,45 @@ class _APSWConnection:
 
 @contextmanager
 def transaction(connection: Connection) -> Iterator[Connection]:
-    """`BEGIN IMMEDIATE` … `COMMIT`, or `ROLLBACK` when the block raises."""
+    """`BEGIN IMMEDIATE` … `COMMIT`, or `ROLLBACK` when the block or the commit raises."""
     connection.execute("BEGIN IMMEDIATE")
     try:
         yield connection
+        connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        _rollback(connection)
         raise
-    connection.execute("COMMIT")
+
+
+def _rollback(connection: Connection) -> None:
+    try:
+        connection.execute("ROLLBACK")
+    except Exception:  # SQLite rolled back already (a full disk, an I/O error): keep that error
+        return
+
+
+@dataclass(slots=True)
+class _Job:
+    """A queued `job(connection, *args, **kwargs)` and the future its outcome goes to."""
+
+    future: Future[Any]
+    job: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    write: bool
+
+    def __call__(self, connection: Connection) -> Any:
+        return self.job(connection, *self.args, **self.kwargs)
 
 
 class Database:
     """One SQLite file, one connection, one worker thread (see the module docstring).
 
     `setup` runs once on the worker thread right after connecting (create the
-    schema there). The constructor does no I/O; the file is opened by `open`
-    or by the first job.
+    schema there). `max_batch` bounds the writes one transaction holds, so a
+    long backlog still commits (and lets other connections write) every few
+    milliseconds; 1 gives every write its own. The constructor does no I/O; the
+    file is opened by `open` or by the first job.
     """
 
     def __init__(
@@ -223,20 +253,29 @@ class Database:
         busy_timeout: float = 5.0,
         synchronous: str = "NORMAL",
         thread_name: str = "lynkr-sqlite",
+        max_batch: int = 64,
     ) -> None:
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(
                 f"synchronous must be one of {', '.join(_SYNCHRONOUS)}: {synchronous!r}"
             )
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch!r}")
         self.path = Path(path)
         self.setup = setup
         self.driver_name = driver_name
         self.busy_timeout = busy_timeout
         self.synchronous = synchronous
         self.thread_name = thread_name
+        self.max_batch = max_batch
         self._executor: ThreadPoolExecutor | None = None
         self._connection: Connection | None = None
         self._closed = False
+        # The queue the worker drains. `_draining` says a drain is scheduled or
+        # running, so a job queued meanwhile costs no thread hand-off of its own.
+        self._jobs: deque[_Job] = deque()
+        self._lock = threading.Lock()
+        self._draining = False
 
     @property
     def driver(self) -> Driver:
@@ -251,17 +290,13 @@ class Database:
         self, job: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> Future[_T]:
         """Queue `job(connection, *args)` on the worker thread; returns at once."""
-        if self._closed:
-            raise RuntimeError(f"the database {self.path.name} is closed")
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.thread_name)
-        return self._executor.submit(self._call, job, *args, **kwargs)
+        return self._queue(_Job(Future(), job, args, kwargs, write=False))
 
     def submit_write(
         self, job: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> Future[_T]:
-        """`submit`, with the job inside one transaction (committed when it returns)."""
-        return self.submit(_in_transaction, job, *args, **kwargs)
+        """`submit`, with the job inside a transaction, committed before its future resolves."""
+        return self._queue(_Job(Future(), job, args, kwargs, write=True))
 
     async def run(
         self, job: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
@@ -272,24 +307,82 @@ class Database:
     async def write(
         self, job: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> _T:
-        """`run`, inside one transaction."""
+        """`run`, inside a transaction."""
         return await asyncio.wrap_future(self.submit_write(job, *args, **kwargs))
 
     async def close(self) -> None:
         """Finish every job already submitted, then close the connection and the thread."""
-        if self._closed:
-            return
-        self._closed = True
-        executor, self._executor = self._executor, None
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            executor, self._executor = self._executor, None
         if executor is None:
             return
+        # Behind the drain that holds every queued job: the worker runs tasks in order.
         await asyncio.wrap_future(executor.submit(self._close))
         await asyncio.to_thread(executor.shutdown, wait=True)
 
+    def _queue(self, job: _Job) -> Future[Any]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"the database {self.path.name} is closed")
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix=self.thread_name
+                )
+            self._schedule(job, self._executor)
+        return job.future
+
+    def _schedule(self, job: _Job, executor: ThreadPoolExecutor) -> None:
+        """Queue `job`, waking the worker unless a drain will reach it (holding `_lock`)."""
+        self._jobs.append(job)
+        if not self._draining:
+            self._draining = True
+            executor.submit(self._drain)
+
     # On the worker thread ------------------------------------------------------
 
-    def _call(self, job: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
-        return job(self._db(), *args, **kwargs)
+    def _drain(self) -> None:
+        """Run queued jobs in order until none is left: consecutive writes together."""
+        while batch := self._take():
+            if batch[0].write:
+                self._write(batch)
+            else:
+                _settle(batch[0], self._db)
+
+    def _take(self) -> list[_Job]:
+        """The next job, or the next writes (up to `max_batch`); [] when the queue is empty."""
+        batch: list[_Job] = []
+        with self._lock:
+            while self._jobs and len(batch) < self.max_batch:
+                if batch and not (batch[0].write and self._jobs[0].write):
+                    break
+                job = self._jobs.popleft()
+                if job.future.set_running_or_notify_cancel():  # False: cancelled while queued
+                    batch.append(job)
+            if not batch and not self._jobs:
+                self._draining = False
+        return batch
+
+    def _write(self, batch: list[_Job]) -> None:
+        """Run `batch` in one transaction; resolve its futures once it is committed."""
+        try:
+            connection = self._db()
+            with transaction(connection):
+                if len(batch) == 1:
+                    outcomes = [(True, batch[0](connection))]
+                else:
+                    outcomes = [_in_savepoint(connection, job) for job in batch]
+        except BaseException as error:  # the transaction is rolled back: every job failed
+            for job in batch:
+                job.future.set_exception(error)
+            return
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
 
     def _db(self) -> Connection:
         if self._connection is None:
@@ -314,6 +407,24 @@ class Database:
             connection.close()
 
 
-def _in_transaction(connection: Connection, job: Callable[..., _T], /, *args: Any, **kw: Any) -> _T:
-    with transaction(connection):
-        return job(connection, *args, **kw)
+def _settle(job: _Job, connection: Callable[[], Connection]) -> None:
+    """Run a job outside any transaction and resolve its future."""
+    try:
+        result = job(connection())
+    except BaseException as error:
+        job.future.set_exception(error)
+    else:
+        job.future.set_result(result)
+
+
+def _in_savepoint(connection: Connection, job: _Job) -> tuple[bool, Any]:
+    """(True, result), or (False, error) with the job's writes rolled back."""
+    connection.execute("SAVEPOINT lynkr_job")
+    try:
+        result = job(connection)
+    except Exception as error:
+        connection.execute("ROLLBACK TO lynkr_job")
+        connection.execute("RELEASE lynkr_job")
+        return False, error
+    connection.execute("RELEASE lynkr_job")
+    return True, result

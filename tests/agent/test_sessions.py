@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -16,8 +18,21 @@ from typing import Any, TypeVar
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lynkr.agent.sessions import SessionsEndpoint, SessionStore, TurnRef, derive_session_id
+from lynkr.agent.sessions import (
+    SessionsEndpoint,
+    SessionStore,
+    TurnRef,
+    _messages,
+    _prepare,
+    _Recent,
+    canonical_message,
+    derive_session_id,
+    encode_message,
+    encode_messages,
+)
 from lynkr.stores import connect
 
 T = TypeVar("T")
@@ -420,6 +435,8 @@ def test_bad_options_are_refused_with_the_key_named(db_path: Path) -> None:
         SessionStore(db_path, max_sessions=0)
     with pytest.raises(ValueError, match=r"sessions.prune_batch must be >= 1"):
         SessionStore(db_path, prune_batch=0)
+    with pytest.raises(ValueError, match=r"sessions.prune_interval must be >= 0, got -1"):
+        SessionStore(db_path, prune_interval=-1)
 
 
 # --------------------------------------------------------------------------- growth
@@ -638,3 +655,253 @@ def test_a_full_backlog_skips_turns_instead_of_growing(db_path: Path) -> None:
     assert skipped >= 7 - 3  # at most the backlog (plus what finished meanwhile) was queued
     assert stored == 10 - skipped
     assert backlog == 0
+
+
+# --------------------------------------------------------------------------- branch choice
+
+
+def model_record(branches: list[list[str]], texts: list[str]) -> tuple[int, int]:
+    """The module docstring's rule on plain lists: (branch, messages added).
+
+    Continue the longest branch (the newest among equals) that is a prefix of the
+    request; else start one from the longest prefix any branch shares with it.
+    """
+    for number in sorted(range(len(branches)), key=lambda b: (len(branches[b]), b), reverse=True):
+        stored = branches[number]
+        if stored == texts[: len(stored)]:
+            branches[number] = list(texts)
+            return number, len(texts) - len(stored)
+    fork = max((shared(stored, texts) for stored in branches), default=0)
+    branches.append(list(texts))
+    return len(branches) - 1, len(texts) - fork
+
+
+def shared(one: list[str], other: list[str]) -> int:
+    count = 0
+    for a, b in zip(one, other, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+def scenario_requests(seed: int) -> list[list[str]]:
+    """Requests that grow, retry, rewind, edit and fork, over a small alphabet."""
+    rng = random.Random(seed)
+    sent: list[list[str]] = [[]]
+    for _ in range(60):
+        base = list(rng.choice(sent))
+        move = rng.random()
+        if move < 0.5:
+            texts = base + [rng.choice("abc") for _ in range(rng.randint(1, 3))]
+        elif move < 0.7:
+            texts = base[: rng.randint(0, len(base))]
+        elif move < 0.9 and base:
+            texts = [*base[:-1], "edited"]
+        else:
+            texts = [rng.choice("abc") for _ in range(rng.randint(0, 4))]
+        sent.append(texts)
+    return sent[1:]
+
+
+def many_branches_requests() -> list[list[str]]:
+    """The benchmark's pattern (one shared history, a fresh last message each), then the line."""
+    history = [f"h{n}" for n in range(15)]
+    forks = [[*history, f"nonce {n}"] for n in range(300)]
+    return [*forks, [*history, "nonce 0", "answer", "next"], [*history, "nonce 7", "answer"]]
+
+
+def long_requests() -> list[list[str]]:
+    """Conversations longer than one lookup of branch heads (32, then 512 at a time)."""
+    long = [f"m{n}" for n in range(1200)]
+    return [
+        long[:5],
+        long[:700],  # continues the 5-message branch: its head is 695 hashes back
+        [*long[:300], "fork"],
+        long[:1200],
+        [*long[:5], "other"],
+        [],
+        ["x"],
+    ]
+
+
+@pytest.mark.parametrize(
+    "requests",
+    [*(scenario_requests(seed) for seed in (1, 2, 3)), many_branches_requests(), long_requests()],
+)
+def test_the_branch_chosen_is_the_one_the_rule_names(
+    db_path: Path, requests: list[list[str]]
+) -> None:
+    async def scenario() -> list[tuple[int, int]]:
+        store = SessionStore(db_path)
+        refs = [
+            await store.record_request("s", request([user(t) for t in texts])) for texts in requests
+        ]
+        await store.close()
+        return [(ref.branch, ref.added) for ref in refs]
+
+    branches: list[list[str]] = []
+    assert run(scenario()) == [model_record(branches, texts) for texts in requests]
+
+
+# --------------------------------------------------------------------------- canonical bytes
+
+MARKER = {"type": "ephemeral"}
+
+
+def test_cache_control_is_ignored_wherever_it_sits(db_path: Path) -> None:
+    """First, middle or last key, in nested tool results and tool inputs: one blob either way."""
+
+    def blocks(marker: dict[str, Any] | None) -> list[dict[str, Any]]:
+        mark = {"cache_control": marker} if marker else {}
+        nested = {**mark, "type": "text", "text": 'a "quoted" {brace}, cache_control'}
+        return [
+            {**mark, "type": "text", "text": "first"},
+            {"type": "text", **mark, "text": "middle"},
+            {"type": "tool_result", "tool_use_id": "t1", "content": [nested], **mark},
+            {"type": "tool_use", "id": "t2", "name": "Bash", "input": {"a": 1, **mark}},
+        ]
+
+    marked = {"role": "user", "content": blocks(MARKER)}
+    plain = {"role": "user", "content": blocks(None)}
+    assert encode_message(marked) == encode_message(plain)
+    odd = {"role": "user", "content": blocks({"type": "ephemeral", "ttl": "1h", "x": "}{,"})}
+    assert encode_message(odd) == encode_message(plain)
+
+    async def scenario() -> tuple[TurnRef, dict[str, int]]:
+        store = SessionStore(db_path)
+        await store.record_request("s", {"messages": [marked]})
+        ref = await store.record_request("s", {"messages": [plain, assistant("ok")]})
+        stats = await store.stats()
+        await store.close()
+        return ref, stats
+
+    ref, stats = run(scenario())
+    assert (ref.branch, ref.added) == (0, 1)
+    assert stats["blobs"] == 2
+
+
+def test_a_string_content_is_one_text_block_for_requests_and_answers(db_path: Path) -> None:
+    async def scenario() -> tuple[TurnRef, dict[str, int]]:
+        store = SessionStore(db_path)
+        first = await store.record_request("s", {"messages": [{"role": "user", "content": "hi"}]})
+        await store.record_answer(first, "hello", usage(1, 1))  # a bare string answer
+        ref = await store.record_request("s", request([user("hi"), assistant("hello")]))
+        stats = await store.stats()
+        await store.close()
+        return ref, stats
+
+    ref, stats = run(scenario())
+    assert (ref.branch, ref.added) == (0, 1)
+    assert stats["blobs"] == 2
+
+
+KEYS = st.sampled_from(["cache_control", "type", "text", "content", "role", "a", 'q"', "{,"])
+TRICKY = st.text(alphabet=st.sampled_from(list('"\\{}[],:ac_ontrl é\n')), max_size=10)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TRICKY
+    | st.sampled_from(["cache_control", '"cache_control":', '{"cache_control":1}'])
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(KEYS | st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+MESSAGES = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "role": st.sampled_from(["user", "assistant", "system"]) | SCALARS,
+            "content": st.lists(VALUES, max_size=4) | VALUES,
+            "cache_control": VALUES,
+        },
+    )
+    | VALUES
+)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.lists(MESSAGES, max_size=5))
+def test_the_fast_encoding_is_the_canonical_one(messages: list[Any]) -> None:
+    """Cutting `cache_control` from orjson's bytes gives `canonical_message`'s bytes exactly."""
+    slow = [orjson.dumps(canonical_message(m), option=orjson.OPT_SORT_KEYS) for m in messages]
+    assert encode_messages(messages) == slow
+    assert [encode_message(m) for m in messages] == slow
+
+
+def test_reused_hashes_equal_fresh_ones_and_memory_stays_bounded() -> None:
+    recent = _Recent(budget=4000)
+    full = conversation(12, size=100)
+    bodies = [
+        *(("s", request(full[: 2 * n + 1])) for n in range(12)),
+        ("s", request([user("Write a title")])),
+        ("s", request([*full[:5], user("edited")])),
+        *((f"other{n}", request(full[: n + 1])) for n in range(12)),
+    ]
+    for session, body in bodies:
+        messages = _messages(body)
+        assert recent.prepare(session, messages) == _prepare(messages)
+        assert recent.size <= recent.budget
+
+
+# --------------------------------------------------------------------------- batching, pruning
+
+
+def test_an_answer_queued_with_its_request_finds_its_turn(db_path: Path) -> None:
+    """Both jobs run in one transaction, before the request's future resolves."""
+    gate = threading.Event()
+
+    async def scenario() -> dict[str, Any] | None:
+        store = SessionStore(db_path)
+        await store.open()
+        store.db.submit(lambda _: gate.wait(5))  # hold the worker: the jobs queue up
+        turn = store.submit_request("s", request([user("hi")]))
+        answered = store.submit_answer(turn, assistant("hello"), usage(3, 4))
+        gate.set()
+        await asyncio.wrap_future(answered)
+        session = await store.get("s")
+        await store.close()
+        return session
+
+    session = run(scenario())
+    assert session is not None
+    assert session["usage"] == usage(3, 4)
+    assert session["turns"][0]["answer"]["summary"] == "hello"
+
+
+def test_expired_sessions_are_looked_for_at_most_every_prune_interval(db_path: Path) -> None:
+    """Writing to a known session looks for expired ones only when `prune_interval` has passed."""
+    clock = Clock()
+    day = 86400
+
+    async def scenario() -> list[list[str]]:
+        store = SessionStore(db_path, retention_days=1, prune_interval=600, clock=clock)
+        await store.record_request("old", request([user("q")]))
+        clock.now += day - 60
+        await store.record_request("live", request([user("hi")]))  # a new session: looks
+        seen = []
+        for step in (120, 540):  # 1 day + 60 s: not yet looked again; + 600 s: looks
+            clock.now += step
+            await store.record_request("live", request([user("hi"), assistant("x"), user("y")]))
+            seen.append(sorted(s["id"] for s in await store.list()))
+        await store.close()
+        return seen
+
+    assert run(scenario()) == [["live", "old"], ["live"]]
+
+
+def test_only_the_session_header_is_read_from_a_header_list() -> None:
+    raw = [
+        (b"x-claude-code-session-xx", b"not this"),
+        (b"X-CLAUDE-CODE-SESSION-ID", b"this one"),
+        (b"content-type", b"application/json"),
+    ]
+    assert derive_session_id(raw, None) == "this one"
+    body = request([user("hi")])
+    assert derive_session_id([(b"x-app", b"cli")], body) == derive_session_id({}, body)

@@ -90,6 +90,21 @@ def test_transaction_commits_or_rolls_back(tmp_path: Path, driver_name: str) -> 
     db.close()
 
 
+def test_a_failed_commit_is_rolled_back(tmp_path: Path, driver_name: str) -> None:
+    """A deferred constraint fails at COMMIT: the transaction must not stay open."""
+    db = connect(tmp_path / "fk.db", driver_name=driver_name)
+    db.executescript(
+        "CREATE TABLE p (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE c (p INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED);"
+    )
+    with pytest.raises(Exception, match="FOREIGN KEY"), transaction(db):
+        db.execute("INSERT INTO c VALUES (7)")
+    with transaction(db):  # would fail "within a transaction" had the first stayed open
+        db.execute("INSERT INTO p VALUES (7)")
+    assert db.execute("SELECT COUNT(*) FROM c").fetchone() == (0,)
+    db.close()
+
+
 def test_a_second_connection_sees_committed_rows(tmp_path: Path, driver_name: str) -> None:
     first = connect(tmp_path / "shared.db", driver_name=driver_name)
     second = connect(tmp_path / "shared.db", driver_name="sqlite3")
@@ -220,3 +235,68 @@ def test_a_failing_setup_closes_the_connection_and_is_retried(tmp_path: Path) ->
 def test_database_names_its_driver(tmp_path: Path) -> None:
     assert Database(tmp_path / "x.db", driver_name="sqlite3").driver.name == "sqlite3"
     assert not (tmp_path / "x.db").exists()  # the constructor does no I/O
+
+
+# --------------------------------------------------------------------------- batched writes
+
+
+@pytest.mark.parametrize(("max_batch", "first_sees"), [(64, [0, 1, 2, 3, 4, 5]), (2, [0, 1])])
+def test_queued_writes_commit_together_and_a_failing_one_fails_alone(
+    tmp_path: Path, max_batch: int, first_sees: list[int]
+) -> None:
+    """Writes queued back to back share a transaction (up to `max_batch`), each in a savepoint."""
+    path = tmp_path / "batch.db"
+    gate = threading.Event()
+    seen: list[list[int]] = []  # what another connection sees as each future resolves
+
+    def half_then_fail(db: Connection) -> None:
+        db.execute("INSERT INTO t VALUES (-1)")
+        raise KeyError("half done")
+
+    async def scenario() -> list[Any]:
+        database = Database(path, setup=_schema, max_batch=max_batch)
+        await database.open()
+        other = connect(path)
+        database.submit(lambda _: gate.wait(5))  # hold the worker: the writes queue up
+        futures = [database.submit_write(_insert, value) for value in range(3)]
+        futures.append(database.submit_write(half_then_fail))
+        futures += [database.submit_write(_insert, value) for value in range(3, 6)]
+        for future in futures:
+            future.add_done_callback(lambda _: seen.append(_values(other)))
+        gate.set()
+        waited = (asyncio.wrap_future(future) for future in futures)
+        results = await asyncio.gather(*waited, return_exceptions=True)
+        await database.close()
+        other.close()
+        return results
+
+    results = run(scenario())
+    assert isinstance(results[3], KeyError)
+    assert results[:3] + results[4:] == [0, 1, 2, 3, 4, 5]
+    # Each future resolved after the commit that held its job, never before.
+    assert seen[0] == first_sees
+    assert seen[-1] == [0, 1, 2, 3, 4, 5]  # the failing job's row was rolled back alone
+
+
+def test_a_write_cancelled_while_queued_never_runs(tmp_path: Path) -> None:
+    gate = threading.Event()
+
+    async def scenario() -> list[int]:
+        database = Database(tmp_path / "d.db", setup=_schema)
+        await database.open()
+        database.submit(lambda _: gate.wait(5))
+        kept = database.submit_write(_insert, 1)
+        dropped = database.submit_write(_insert, 2)
+        assert dropped.cancel()
+        gate.set()
+        await asyncio.wrap_future(kept)
+        values = await database.run(_values)
+        await database.close()
+        return values
+
+    assert run(scenario()) == [1]
+
+
+def test_max_batch_is_refused_below_one(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_batch must be >= 1, got 0"):
+        Database(tmp_path / "x.db", max_batch=0)
