@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -31,7 +32,12 @@ import structlog
 
 from lynkr.agent.loop import ToolLoop
 from lynkr.agent.merge import assemble_answer
-from lynkr.agent.sessions import SessionsEndpoint, SessionStore, derive_session_id
+from lynkr.agent.sessions import (
+    RequestSnapshot,
+    SessionsEndpoint,
+    SessionStore,
+    derive_session_id,
+)
 from lynkr.agent.stream import UNEXPECTED, relay_stream
 from lynkr.asgi import (
     SSE_HEADERS,
@@ -100,8 +106,6 @@ class AgentApp:
         self.sessions = sessions
         self.loop = loop
         self.sessions_endpoint = SessionsEndpoint(sessions) if sessions is not None else None
-        # Answers being recorded after they were sent (kept so they are not collected).
-        self._recording: set[asyncio.Task[None]] = set()
         self.is_ready = is_ready
         self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("POST", "/v1/messages"): self.create_message,
@@ -161,7 +165,7 @@ class AgentApp:
         pool = self._pool_for(context.pool)
         self._check_context_window(pool.first.name, body)
         request = _messages_request(scope, body, context.raw_body, context.body_changed)
-        recorder = self._record_request(scope, body)
+        recorder = self._recorder(scope, body)
         if recorder is not None:
             send = recorder.wrap(send)
 
@@ -182,36 +186,34 @@ class AgentApp:
                 context.timings["upstream"] = time.perf_counter() - asked
                 await _relay_response(scope, send, response, provider.name, self.ping_interval)
 
-        await _cancel_on_disconnect(receive, call)
-        if recorder is not None:
-            self._record_answer(recorder)
+        try:
+            await _cancel_on_disconnect(receive, call)
+        finally:
+            if recorder is not None:
+                self._record_turn(recorder)
 
-    def _record_request(self, scope: Scope, body: dict[str, Any]) -> _AnswerRecorder | None:
-        """Store what is new in this request's conversation (off the event loop)."""
+    def _recorder(self, scope: Scope, body: dict[str, Any]) -> _AnswerRecorder | None:
+        """The session recording of this turn: its request snapshotted now, before any
+        layer changes the body; recorded with its answer once that was sent."""
         if self.sessions is None:
             return None
         context = get_context(scope)
         session = context.session_id or derive_session_id(scope["headers"], body)
         context.session_id = session
-        # The parsed body: its messages are encoded (a snapshot) as it is submitted,
-        # so the writer thread never parses the whole request again.
-        return _AnswerRecorder(self.sessions.submit_request(session, body))
+        return _AnswerRecorder(session, self.sessions.snapshot(body))
 
-    def _record_answer(self, recorder: _AnswerRecorder) -> None:
-        """Assemble and store the answer after it was sent, so the client never waits."""
-        if self.sessions is None or recorder.status != 200 or not recorder.complete:
-            return  # an error, or an answer the client did not get whole
-        store = self.sessions
+    def _record_turn(self, recorder: _AnswerRecorder) -> None:
+        """Queue the turn for the session store; the client never waits for it.
 
-        async def record() -> None:
-            body = b"".join(recorder.chunks)
-            message = await asyncio.to_thread(assemble_answer, body, recorder.content_type)
-            if message is not None:
-                store.submit_answer(recorder.turn, message)
-
-        task = asyncio.get_running_loop().create_task(record())
-        self._recording.add(task)
-        task.add_done_callback(self._recording.discard)
+        The answer is assembled on the store's writer thread, in the same job as
+        the request: one hand-off per turn. An error, or an answer the client did
+        not get whole, leaves the request without an answer.
+        """
+        assert self.sessions is not None
+        answer = None
+        if recorder.status == 200 and recorder.complete:
+            answer = partial(assemble_answer, b"".join(recorder.chunks), recorder.content_type)
+        self.sessions.submit_turn(recorder.session_id, recorder.request, answer)
 
     async def count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
         context = get_context(scope)
@@ -291,8 +293,9 @@ class AgentApp:
 class _AnswerRecorder:
     """Keeps a copy of the answer's bytes as they go out, for the session store."""
 
-    def __init__(self, turn: Any) -> None:
-        self.turn = turn
+    def __init__(self, session_id: str, request: RequestSnapshot) -> None:
+        self.session_id = session_id
+        self.request = request
         self.status = 0
         self.content_type = ""
         self.chunks: list[bytes] = []

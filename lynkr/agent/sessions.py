@@ -75,6 +75,7 @@ __all__ = [
     "DEFAULT_MAX_SESSIONS",
     "DEFAULT_RETENTION_DAYS",
     "USAGE_FIELDS",
+    "RequestSnapshot",
     "SessionStore",
     "SessionsEndpoint",
     "TurnRef",
@@ -307,6 +308,10 @@ class _Messages:
     model: str | None
 
 
+# What `SessionStore.snapshot` returns: opaque to callers.
+RequestSnapshot = _Messages
+
+
 def _messages(body: Mapping[str, Any]) -> _Messages:
     messages = body.get("messages")
     if not isinstance(messages, list):
@@ -498,6 +503,33 @@ class SessionStore:
         self._count()
         return turn
 
+    @staticmethod
+    def snapshot(body: Mapping[str, Any]) -> RequestSnapshot:
+        """What `submit_turn` needs of a request, taken now (the caller may change `body` next)."""
+        return _messages(body)
+
+    def submit_turn(
+        self,
+        session_id: str,
+        request: RequestSnapshot,
+        answer: Callable[[], Any] | None = None,
+    ) -> Future[None]:
+        """Queue a whole turn as one job: the request, then its answer; returns at once.
+
+        `answer` runs on the writer thread after the request is stored and returns
+        what `submit_answer` takes (a message, or its content), or None when there
+        is nothing to keep. One job instead of two means one hand-off to the
+        writer per turn, and assembling the answer there keeps it off the event loop.
+        """
+        if self.backlog >= self.max_backlog:
+            skipped: Future[None] = Future()
+            skipped.set_exception(self._skip(session_id).exception() or BacklogFull())
+            return skipped
+        job = self.db.submit_write(self._record_turn, session_id, request, self.clock(), answer)
+        job.add_done_callback(self._finished("record_turn", session_id))
+        self._count()
+        return job
+
     def _count(self) -> None:
         # Done-callbacks run on the writer thread: the count is guarded by a lock.
         with self._backlog_lock:
@@ -620,6 +652,23 @@ class SessionStore:
         if turn_future is not None:
             turn_future.written = ref
         return ref
+
+    def _record_turn(
+        self,
+        db: Connection,
+        session_id: str,
+        request: RequestSnapshot,
+        now: float,
+        answer: Callable[[], Any] | None,
+    ) -> None:
+        ref = self._record_request(db, session_id, request, now, None)
+        try:
+            message = answer() if answer is not None else None
+        except Exception as exc:  # a broken answer must not cost the request its record
+            _log.warning("session_answer_failed", session=session_id, error=repr(exc))
+            message = None
+        if message is not None:
+            self._record_answer(db, ref, _answer_parts(message, None), self.clock())
 
     def _record_answer(
         self, db: Connection, turn: TurnRef | Future[TurnRef], answer: _Answer, now: float

@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lynkr.agent.sessions import (
+    BacklogFull,
     SessionsEndpoint,
     SessionStore,
     TurnRef,
@@ -905,3 +906,66 @@ def test_only_the_session_header_is_read_from_a_header_list() -> None:
     assert derive_session_id(raw, None) == "this one"
     body = request([user("hi")])
     assert derive_session_id([(b"x-app", b"cli")], body) == derive_session_id({}, body)
+
+
+# --------------------------------------------------------------------------- whole turns
+
+
+def test_a_whole_turn_is_one_job_with_its_request_and_answer(db_path: Path) -> None:
+    """submit_turn: the request snapshotted at once, the answer assembled on the writer."""
+
+    async def main() -> dict[str, Any] | None:
+        store = SessionStore(db_path)
+        await store.open()
+        body = request([user("hi")])
+        snapshot = store.snapshot(body)
+        body["messages"].append(user("changed after the snapshot"))  # must not be stored
+        answered = store.submit_turn(
+            "s", snapshot, lambda: {**assistant("hello!"), "usage": usage(3, 2)}
+        )
+        await asyncio.wrap_future(answered)
+        found = await store.get("s", full=True)
+        await store.close()
+        return found
+
+    found = run(main())
+    assert found is not None
+    (turn,) = found["turns"]
+    assert [m["summary"] for m in turn["new_messages"]] == ["hi"]
+    assert turn["answer"]["summary"] == "hello!"
+    assert found["usage"]["input_tokens"] == 3 and found["usage"]["output_tokens"] == 2
+
+
+def test_a_turn_without_an_answer_or_with_a_broken_one_keeps_its_request(db_path: Path) -> None:
+    def broken() -> Any:
+        raise RuntimeError("assembling failed")
+
+    async def main() -> dict[str, Any] | None:
+        store = SessionStore(db_path)
+        await store.open()
+        first = store.submit_turn("s", store.snapshot(request([user("a")])))
+        second = store.submit_turn("s", store.snapshot(request([user("b")])), broken)
+        third = store.submit_turn("s", store.snapshot(request([user("c")])), lambda: None)
+        for job in (first, second, third):
+            await asyncio.wrap_future(job)
+        found = await store.get("s")
+        await store.close()
+        return found
+
+    found = run(main())
+    assert found is not None
+    assert [t["answer"] for t in found["turns"]] == [None, None, None]
+    assert [t["new_messages"][0]["summary"] for t in found["turns"]] == ["a", "b", "c"]
+
+
+def test_a_full_backlog_skips_a_whole_turn(db_path: Path) -> None:
+    async def main() -> tuple[BaseException | None, int]:
+        store = SessionStore(db_path, max_backlog=1)
+        store.backlog = 1  # as if one write were waiting
+        job = store.submit_turn("s", store.snapshot(request([user("a")])))
+        store.backlog = 0
+        await store.close()
+        return job.exception(), store.skipped
+
+    error, skipped = run(main())
+    assert isinstance(error, BacklogFull) and skipped == 1
