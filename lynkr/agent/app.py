@@ -213,7 +213,10 @@ class AgentApp:
         answer = None
         if recorder.status == 200 and recorder.complete:
             answer = partial(assemble_answer, b"".join(recorder.chunks), recorder.content_type)
-        self.sessions.submit_turn(recorder.session_id, recorder.request, answer)
+        try:
+            self.sessions.submit_turn(recorder.session_id, recorder.request, answer)
+        except RuntimeError as exc:  # the store closed (the server is stopping): best effort
+            _log.debug("session_turn_dropped", session=recorder.session_id, error=repr(exc))
 
     async def count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
         context = get_context(scope)
@@ -381,16 +384,18 @@ async def _cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[N
 
     Plain asyncio rather than an anyio task group: one watcher task and no cancel
     scopes cost ~4x less per request, and aiohttp ties lynkr to asyncio anyway.
+    Only our own cancellation is swallowed: one from the server (a shutdown)
+    still propagates, even when the client left at the same time.
     """
     task = asyncio.current_task()
     assert task is not None
-    gone = False
+    requested = False  # our cancel is pending or delivered, and not taken back yet
 
     async def watch() -> None:
-        nonlocal gone
+        nonlocal requested
         while (await receive())["type"] != "http.disconnect":
             pass
-        gone = True
+        requested = True
         task.cancel()
 
     watcher = asyncio.get_running_loop().create_task(watch())
@@ -398,13 +403,35 @@ async def _cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[N
     try:
         await work()
     except asyncio.CancelledError:
-        if not gone:
+        if not requested:
             raise  # the server is shutting down, or our caller was cancelled
-        task.uncancel()  # the cancellation was ours: the client left, nothing to answer
+        requested = False
+        if task.uncancel() > 0:
+            raise  # cancelled by someone else as well
+        return  # the client left: nothing to answer
+    except BaseException:
+        if requested:  # `work` turned our cancellation into another error
+            task.uncancel()
+        raise
     finally:
         watcher.cancel()
-    if gone and task.cancelling():
-        task.uncancel()  # `work` finished while swallowing our cancellation
+    if requested:
+        await _take_back_cancel(task)
+
+
+async def _take_back_cancel(task: asyncio.Task[Any]) -> None:
+    """Our cancel came after `work`'s last wait, or `work` swallowed it: take it back.
+
+    In Python 3.11 `uncancel()` leaves a cancel that was never delivered pending,
+    so it is let through at one harmless checkpoint first.
+    """
+    try:
+        await asyncio.sleep(0)
+    except asyncio.CancelledError:
+        if task.uncancel() > 0:
+            raise
+        return
+    task.uncancel()
 
 
 def _retrieve(watcher: asyncio.Task[None]) -> None:

@@ -33,6 +33,15 @@ session row keeps the totals. Each call's writes are committed before it
 returns (calls queued together share one transaction, each in its own
 savepoint): a process killed between requests loses nothing (WAL).
 
+The server records a turn with `snapshot` + `submit_turn`: the request is
+snapshotted (and timed) when it arrives, and written together with its
+answer once the answer went out — one job per turn. So turns are numbered
+in the order they *finish* (parallel requests of one session, such as a
+title request beside the main one, may swap numbers), a turn still running
+is not listed yet, and a process killed during a turn loses that turn.
+`submit_request`/`submit_answer` (and their awaitable forms) record the two
+halves separately, for callers that want the request stored at once.
+
 **Retention.** A `record_request` deletes at most `prune_batch` sessions
 idle for more than `retention_days`, and, when a new session pushes the
 count over `max_sessions`, the least recently updated ones. It looks when it
@@ -308,8 +317,12 @@ class _Messages:
     model: str | None
 
 
-# What `SessionStore.snapshot` returns: opaque to callers.
-RequestSnapshot = _Messages
+@dataclass(frozen=True, slots=True)
+class RequestSnapshot:
+    """A request as `SessionStore.snapshot` took it: its messages and when it arrived."""
+
+    messages: _Messages
+    started: float
 
 
 def _messages(body: Mapping[str, Any]) -> _Messages:
@@ -503,10 +516,10 @@ class SessionStore:
         self._count()
         return turn
 
-    @staticmethod
-    def snapshot(body: Mapping[str, Any]) -> RequestSnapshot:
-        """What `submit_turn` needs of a request, taken now (the caller may change `body` next)."""
-        return _messages(body)
+    def snapshot(self, body: Mapping[str, Any]) -> RequestSnapshot:
+        """What `submit_turn` needs of a request, taken when it arrives (its start time
+        too); the caller may change `body` next."""
+        return RequestSnapshot(_messages(body), self.clock())
 
     def submit_turn(
         self,
@@ -661,14 +674,14 @@ class SessionStore:
         now: float,
         answer: Callable[[], Any] | None,
     ) -> None:
-        ref = self._record_request(db, session_id, request, now, None)
+        ref = self._record_request(db, session_id, request.messages, request.started, None)
         try:
             message = answer() if answer is not None else None
         except Exception as exc:  # a broken answer must not cost the request its record
             _log.warning("session_answer_failed", session=session_id, error=repr(exc))
             message = None
         if message is not None:
-            self._record_answer(db, ref, _answer_parts(message, None), self.clock())
+            self._record_answer(db, ref, _answer_parts(message, None), now)
 
     def _record_answer(
         self, db: Connection, turn: TurnRef | Future[TurnRef], answer: _Answer, now: float

@@ -71,4 +71,6 @@ async def relay_stream(send: Send, chunks: AsyncIterator[bytes], *, ping_interva
         if pinger is not None:
             pinger.cancel()
             await asyncio.wait([pinger])  # a ping being sent is finished before the end
+            if not pinger.cancelled() and pinger.exception() is not None:
+                _log.warning("keep_alive_failed", error=repr(pinger.exception()))
     await send({"type": "http.response.body", "body": b"", "more_body": False})

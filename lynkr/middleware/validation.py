@@ -7,7 +7,7 @@ replaying `receive`, untouched unless a layer changed them.
 The shape is `schema/anthropic-messages.schema.json` (PROTOCOL.md B.1, made
 permissive for what Claude Code really sends, A.4–A.8): a POST whose path ends
 in ``/count_tokens`` is checked against its `$defs/count_tokens_request`, any
-other POST against the Messages request. Two validators share the schema:
+other POST against the Messages request. Three validators share the schema:
 
 * `jsonschema-rs` (Rust) answers yes or no on every request: 12 µs for a
   78 KB Claude Code body, where a compiled `fastjsonschema` function takes
@@ -80,7 +80,8 @@ class ValidationMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.validate_schema = validate_schema
-        # Compiled once per process (about 40 ms each), shared by every instance.
+        # Built once per process, shared by every instance (fastjsonschema's compiled
+        # function only when a first body fails).
         self._messages = _shape("messages_request")
         self._count_tokens = _shape(_COUNT_TOKENS)
 

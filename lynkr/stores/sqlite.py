@@ -423,8 +423,13 @@ def _in_savepoint(connection: Connection, job: _Job) -> tuple[bool, Any]:
     try:
         result = job(connection)
     except Exception as error:
-        connection.execute("ROLLBACK TO lynkr_job")
-        connection.execute("RELEASE lynkr_job")
+        try:
+            connection.execute("ROLLBACK TO lynkr_job")
+            connection.execute("RELEASE lynkr_job")
+        except Exception:
+            # SQLite already ended the whole transaction (a full disk, an I/O error):
+            # the batch fails, with the job's own error rather than "no such savepoint".
+            raise error from None
         return False, error
     connection.execute("RELEASE lynkr_job")
     return True, result

@@ -969,3 +969,25 @@ def test_a_full_backlog_skips_a_whole_turn(db_path: Path) -> None:
 
     error, skipped = run(main())
     assert isinstance(error, BacklogFull) and skipped == 1
+
+
+def test_a_turn_starts_when_its_request_arrived_and_ends_when_it_was_answered(
+    db_path: Path,
+) -> None:
+    now = [1_700_000_000.0]
+
+    async def main() -> dict[str, Any] | None:
+        store = SessionStore(db_path, clock=lambda: now[0])
+        await store.open()
+        snapshot = store.snapshot(request([user("hi")]))
+        now[0] += 5  # the answer took five seconds
+        await asyncio.wrap_future(store.submit_turn("s", snapshot, lambda: assistant("hello")))
+        found = await store.get("s")
+        await store.close()
+        return found
+
+    found = run(main())
+    assert found is not None
+    (turn,) = found["turns"]
+    assert turn["started_at"] == "2023-11-14T22:13:20Z"
+    assert turn["ended_at"] == "2023-11-14T22:13:25Z"
