@@ -260,6 +260,7 @@ def _session_store(config: Config) -> SessionStore | None:
         config.server.data_dir / "lynkr.sqlite3",
         retention_days=options.get("retention_days", 30),
         max_sessions=options.get("max_sessions", 10000),
+        write_delay=options.get("write_delay_ms", 50) / 1000,
     )
 
 

@@ -454,6 +454,7 @@ class SessionStore:
         driver_name: str | None = None,
         synchronous: str = "NORMAL",
         max_backlog: int = DEFAULT_MAX_BACKLOG,
+        write_delay: float = 0.0,
     ) -> None:
         if retention_days <= 0:
             raise ValueError(f"sessions.retention_days must be > 0, got {retention_days!r}")
@@ -484,6 +485,8 @@ class SessionStore:
             driver_name=driver_name,
             synchronous=synchronous,
             thread_name="lynkr-sessions",
+            # Group commit (`Database`): the server batches a busy moment's turns.
+            write_delay=write_delay,
         )
 
     async def open(self) -> None:

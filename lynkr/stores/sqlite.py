@@ -240,7 +240,11 @@ class Database:
     `setup` runs once on the worker thread right after connecting (create the
     schema there). `max_batch` bounds the writes one transaction holds, so a
     long backlog still commits (and lets other connections write) every few
-    milliseconds; 1 gives every write its own. The constructor does no I/O; the
+    milliseconds; 1 gives every write its own. `write_delay` (seconds, 0 by
+    default) makes the worker wait that long before it starts on a write, so
+    the writes submitted meanwhile share its transaction (group commit: one
+    commit, and one thread hand-off, for many writes); their futures resolve
+    that much later, and a process killed in that window loses them. The constructor does no I/O; the
     file is opened by `open` or by the first job.
     """
 
@@ -254,6 +258,7 @@ class Database:
         synchronous: str = "NORMAL",
         thread_name: str = "lynkr-sqlite",
         max_batch: int = 64,
+        write_delay: float = 0.0,
     ) -> None:
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(
@@ -261,6 +266,8 @@ class Database:
             )
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch!r}")
+        if not 0 <= write_delay <= 10:
+            raise ValueError(f"write_delay must be between 0 and 10 seconds, got {write_delay!r}")
         self.path = Path(path)
         self.setup = setup
         self.driver_name = driver_name
@@ -268,6 +275,7 @@ class Database:
         self.synchronous = synchronous
         self.thread_name = thread_name
         self.max_batch = max_batch
+        self.write_delay = write_delay
         self._executor: ThreadPoolExecutor | None = None
         self._connection: Connection | None = None
         self._closed = False
@@ -345,11 +353,17 @@ class Database:
 
     def _drain(self) -> None:
         """Run queued jobs in order until none is left: consecutive writes together."""
+        if self.write_delay and self._next_is_write():
+            time.sleep(self.write_delay)  # group commit: let the writes of the next moments join
         while batch := self._take():
             if batch[0].write:
                 self._write(batch)
             else:
                 _settle(batch[0], self._db)
+
+    def _next_is_write(self) -> bool:
+        with self._lock:
+            return bool(self._jobs) and self._jobs[0].write
 
     def _take(self) -> list[_Job]:
         """The next job, or the next writes (up to `max_batch`); [] when the queue is empty."""

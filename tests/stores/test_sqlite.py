@@ -300,3 +300,47 @@ def test_a_write_cancelled_while_queued_never_runs(tmp_path: Path) -> None:
 def test_max_batch_is_refused_below_one(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_batch must be >= 1, got 0"):
         Database(tmp_path / "x.db", max_batch=0)
+
+
+def test_a_write_delay_lets_later_writes_join_the_same_commit(tmp_path: Path) -> None:
+    """Group commit: writes submitted within `write_delay` of the first share its transaction."""
+    path = tmp_path / "delay.db"
+    seen: list[list[int]] = []  # what another connection sees as each future resolves
+
+    async def scenario() -> tuple[bool, list[int]]:
+        database = Database(path, setup=_schema, write_delay=0.3)
+        await database.open()
+        other = connect(path)
+        first = database.submit_write(_insert, 1)
+        await asyncio.sleep(0.05)
+        waiting = not first.done()  # still inside the delay
+        second = database.submit_write(_insert, 2)
+        for future in (first, second):
+            future.add_done_callback(lambda _: seen.append(_values(other)))
+        await asyncio.wrap_future(second)
+        values = await database.run(_values)
+        await database.close()
+        other.close()
+        return waiting, values
+
+    waiting, values = run(scenario())
+    assert waiting and values == [1, 2]
+    # One commit held both: the first future resolved only once the second was committed.
+    assert seen == [[1, 2], [1, 2]]
+
+
+def test_a_write_delay_does_not_hold_back_reads(tmp_path: Path) -> None:
+    async def scenario() -> list[int]:
+        database = Database(tmp_path / "reads.db", setup=_schema, write_delay=10)
+        await database.open()
+        values = await asyncio.wait_for(database.run(_values), 5)  # not 10 s
+        await database.close()
+        return values
+
+    assert run(scenario()) == []
+
+
+@pytest.mark.parametrize("delay", [-0.1, 11])
+def test_a_write_delay_out_of_range_is_refused(tmp_path: Path, delay: float) -> None:
+    with pytest.raises(ValueError, match="write_delay must be between 0 and 10 seconds"):
+        Database(tmp_path / "x.db", write_delay=delay)
