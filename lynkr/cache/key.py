@@ -90,24 +90,45 @@ def canonical_request(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def _message(message: Any) -> Any:
     if isinstance(message, dict) and isinstance(message.get("content"), list):
-        return {**message, "content": _blocks(message["content"])}
+        content = _blocks(message["content"])
+        if content is not message["content"]:
+            return {**message, "content": content}
     return message
 
 
 def _blocks(blocks: Any) -> Any:
-    """Content blocks without `cache_control`, nested ones included (tool_result, document)."""
+    """Content blocks without `cache_control`, nested ones included (tool_result, document).
+
+    Copies only what changes (a request's blocks are walked on every request:
+    most carry no marker, and the unchanged ones are shared, not rebuilt).
+    """
     if not isinstance(blocks, list):
         return blocks
-    out = []
-    for block in blocks:
-        block = _unmarked(block)
-        if isinstance(block, dict) and isinstance(block.get("content"), list):
-            block = {**block, "content": _blocks(block["content"])}
-        source = block.get("source") if isinstance(block, dict) else None
-        if isinstance(source, dict) and isinstance(source.get("content"), list):
-            block = {**block, "source": {**source, "content": _blocks(source["content"])}}
-        out.append(block)
-    return out
+    out: list[Any] | None = None
+    for index, block in enumerate(blocks):
+        new = _block(block)
+        if out is None and new is not block:
+            out = blocks[:index]
+        if out is not None:
+            out.append(new)
+    return blocks if out is None else out
+
+
+def _block(block: Any) -> Any:
+    if not isinstance(block, dict):
+        return block
+    new = _unmarked(block)
+    content = block.get("content")
+    if isinstance(content, list):
+        inner = _blocks(content)
+        if inner is not content:
+            new = {**new, "content": inner}
+    source = block.get("source")
+    if isinstance(source, dict) and isinstance(source.get("content"), list):
+        inner = _blocks(source["content"])
+        if inner is not source["content"]:
+            new = {**new, "source": {**source, "content": inner}}
+    return new
 
 
 def _unmarked(item: Any) -> Any:

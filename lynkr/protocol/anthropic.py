@@ -166,13 +166,15 @@ def _strip_empty_text(body: dict[str, Any]) -> bool:
     messages = body.get("messages")
     if not isinstance(messages, list):
         return changed
+    emptied = False
     for message in messages:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):
+        if not isinstance(message, dict):
+            continue
+        if isinstance(message.get("content"), list):
             changed |= _strip_blocks(message, "content")
-    kept = [message for message in messages if not _is_empty_message(message)]
-    if len(kept) != len(messages):
-        body["messages"] = kept
+        emptied = emptied or _is_empty_message(message)
+    if emptied:
+        body["messages"] = [message for message in messages if not _is_empty_message(message)]
         changed = True
     return changed
 

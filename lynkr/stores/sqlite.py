@@ -244,8 +244,8 @@ class Database:
     default) makes the worker wait that long before it starts on a write, so
     the writes submitted meanwhile share its transaction (group commit: one
     commit, and one thread hand-off, for many writes); their futures resolve
-    that much later, and a process killed in that window loses them. The constructor does no I/O; the
-    file is opened by `open` or by the first job.
+    that much later, and a process killed in that window loses them. The
+    constructor does no I/O; the file is opened by `open` or by the first job.
     """
 
     def __init__(
