@@ -644,6 +644,8 @@ class Bench:
     def stop(self) -> None:
         for process in reversed(list(self.procs.values())):
             process.stop()
+        if "lynkr" in self.procs:
+            self.facts["sessions_skipped"] = sessions_skipped(self.procs["lynkr"].log)
 
     def targets(self, scenario: Scenario) -> list[Target]:
         request = claude_code_request() if scenario.payload == "cc" else tiny_request()
@@ -682,6 +684,23 @@ class Bench:
     def pid_of(self, mode: str) -> int | None:
         name = {"direct": "upstream"}.get(mode, mode)
         return self.procs[name].pid if name in self.procs else None
+
+
+def sessions_skipped(log: Path) -> int:
+    """Turns lynkr did not record because its session-write backlog was full (from its log).
+
+    Skipping is lynkr's overload behaviour (recording is best effort); a run that skipped
+    turns spent less CPU on sessions than one that recorded them all, so it is reported.
+    """
+    found = [
+        int(match[1])
+        for line in log.read_text(errors="replace").splitlines()
+        if "sessions_backlog_full" in line and (match := _SKIPPED.search(line))
+    ]
+    return max(found, default=0)
+
+
+_SKIPPED = re.compile(r"\bskipped\W+(\d+)")
 
 
 def set_knobs(upstream: str, knobs: dict[str, float]) -> None:

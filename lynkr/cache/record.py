@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from lynkr.protocol.openai_response import new_id
-from lynkr.protocol.sse import SSEDecoder
+from lynkr.protocol.sse import SSEDecoder, delta_frame_prefix, json_string
 
 __all__ = [
     "CACHEABLE_STOPS",
@@ -56,6 +56,16 @@ class StreamRecorder:
 
     Past `limit` bytes of stream the recorder gives up (the answer could
     not be stored anyway) and stops decoding.
+
+    It sees every frame of every answer, so the common ones are cheap: a
+    plain `event: …\ndata: …` frame is cut out of the chunk by hand (the
+    stream is split on blank lines, the bytes after the last one wait for the
+    next chunk), and anything else — `\r` line ends, comments, several `data:`
+    lines — goes to `SSEDecoder`, which then reads the stream until it is
+    between events again. The text of a `text_delta` (or thinking, or tool
+    input) that continues the block of the previous delta, in Anthropic's own
+    compact JSON, is read from the frame's bytes by prefix; only the string is
+    parsed. Text and thinking are kept as lists of pieces, joined by `result()`.
     """
 
     def __init__(self, *, limit: int) -> None:
@@ -64,9 +74,14 @@ class StreamRecorder:
         self.failed = False
         self.finished = False
         self._decoder = SSEDecoder()
+        self._pending = 0  # bytes given to the decoder and not yet back as events
+        self._carry = b""  # the unfinished last frame, when the decoder is not used
         self._message: Json | None = None
         self._blocks: dict[int, Json] = {}
         self._json: dict[int, list[str]] = {}
+        self._pieces: dict[tuple[int, str], list[str]] = {}  # text, thinking
+        # The bytes a frame starts with when it continues the last delta, and its pieces.
+        self._next: tuple[bytes, list[str]] | None = None
 
     def feed(self, chunk: bytes) -> None:
         """Decode `chunk` and apply its events."""
@@ -76,11 +91,44 @@ class StreamRecorder:
         if self.seen > self.limit:
             self._fail()
             return
-        for event in self._decoder.feed(chunk):
-            try:
-                self._apply(event.event, orjson.loads(event.data))
-            except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-                self._fail()
+        if type(chunk) is not bytes:
+            chunk = bytes(chunk)
+        follow = self._next
+        if (
+            follow is not None
+            and chunk.endswith(b"}}\n\n")
+            and chunk.startswith(follow[0])
+            and not (self._carry or self._pending)
+        ):
+            # The usual chunk: one whole frame, the next delta of the same block.
+            piece = json_string(chunk[len(follow[0]) : -4])
+            if piece is not None:
+                follow[1].append(piece)
+                return
+        buf = self._carry + chunk if self._carry else chunk
+        self._carry = b""
+        if self._pending or _CR in buf:
+            self._decode(buf)
+            return
+        frames = buf.split(b"\n\n")
+        self._carry = frames.pop()  # no blank line after it yet
+        for at, frame in enumerate(frames):
+            follow = self._next
+            if follow is not None and frame.startswith(follow[0]) and frame.endswith(b"}}"):
+                piece = json_string(frame[len(follow[0]) : -2])
+                if piece is not None:
+                    follow[1].append(piece)
+                    continue
+            name_end = frame.find(_LF)
+            if (
+                not frame.startswith(b"event: ")
+                or not frame.startswith(b"data: ", name_end + 1)
+                or frame.find(_LF, name_end + 1) >= 0
+            ):
+                # Not one `event:` line and one `data:` line: the decoder's full rules.
+                self._decode(buf[sum(len(done) + 2 for done in frames[:at]) :])
+                return
+            self._event(frame[7:name_end].decode("utf-8", "replace") or None, frame[name_end + 7 :])
             if self.failed:
                 return
 
@@ -88,6 +136,11 @@ class StreamRecorder:
         """The assembled message, if the stream completed cleanly."""
         if self.failed or not self.finished or self._message is None:
             return None
+        for (index, field), parts in self._pieces.items():
+            if parts:
+                block = self._blocks[index]
+                block[field] += "".join(parts)
+                parts.clear()
         message = dict(self._message)
         message["content"] = [self._blocks[index] for index in sorted(self._blocks)]
         return message
@@ -95,8 +148,27 @@ class StreamRecorder:
     def _fail(self) -> None:
         self.failed = True
         self._decoder = SSEDecoder()  # drop any buffered bytes
+        self._pending, self._carry, self._next = 0, b"", None
         self._blocks.clear()
         self._json.clear()
+        self._pieces.clear()
+
+    def _decode(self, buf: bytes) -> None:
+        self._carry = b""
+        self._pending += len(buf)
+        for event in self._decoder.feed(buf):
+            self._pending -= len(event.raw)
+            self._event(event.event, event.data)
+            if self.failed:
+                return
+
+    def _event(self, name: str | None, data: bytes) -> None:
+        if name == "ping" and data in _PINGS:
+            return  # B.1: tolerated anywhere
+        try:
+            self._apply(name, orjson.loads(data))
+        except (ValueError, KeyError, TypeError, AttributeError):  # ValueError: bad JSON too
+            self._fail()
 
     def _apply(self, name: str | None, data: Any) -> None:
         kind = data.get("type") if isinstance(data, dict) else None
@@ -106,32 +178,57 @@ class StreamRecorder:
             self._message = {**data["message"], "content": []}
         elif kind in _IN_MESSAGE and (self._message is None or self.finished):
             self._fail()  # outside message_start … message_stop
-        elif kind == "content_block_start":
-            self._blocks[int(data["index"])] = dict(data["content_block"])
         elif kind == "content_block_delta":
             self._delta(self._blocks[int(data["index"])], int(data["index"]), data["delta"])
+        elif kind == "content_block_start":
+            index = int(data["index"])
+            self._blocks[index] = dict(data["content_block"])
+            self._pieces.pop((index, "text"), None)
+            self._pieces.pop((index, "thinking"), None)
+            self._next = None
         elif kind == "content_block_stop":
             self._stop(int(data["index"]))
+            self._next = None
         elif kind == "message_delta":
             self._message_delta(self._message or {}, data)
         elif kind == "message_stop":
             self.finished = True
+            self._next = None
         # ping and unknown event types are tolerated (B.1 "Details").
 
     def _delta(self, block: Json, index: int, delta: Json) -> None:
         kind = delta["type"]
-        if kind == "text_delta":
-            block["text"] = block.get("text", "") + delta["text"]
-        elif kind == "input_json_delta":
-            self._json.setdefault(index, []).append(delta["partial_json"])
-        elif kind == "thinking_delta":
-            block["thinking"] = block.get("thinking", "") + delta["thinking"]
+        if kind == "input_json_delta":
+            parts = self._json.setdefault(index, [])
+            parts.append(delta["partial_json"])
+        elif kind in _PIECES:
+            parts = self._piece(block, index, _PIECES[kind], delta[_PIECES[kind]])
         elif kind == "signature_delta":
             block["signature"] = delta["signature"]
+            return
         elif kind == "citations_delta":
             block.setdefault("citations", []).append(delta["citation"])
+            return
         else:
             self._fail()  # a delta we cannot replay faithfully
+            return
+        self._next = (delta_frame_prefix(index, kind), parts)
+
+    def _piece(self, block: Json, index: int, field: str, piece: Any) -> list[str]:
+        """Keep `piece` of the block's text or thinking; the pieces it is in.
+
+        As `block[field] += piece` would, a field or piece that is not a
+        string is an error (TypeError).
+        """
+        parts = self._pieces.get((index, field))
+        if parts is None:
+            if type(block.setdefault(field, "")) is not str:
+                raise TypeError(f"{field} is not a string")
+            parts = self._pieces[index, field] = []
+        if type(piece) is not str:
+            raise TypeError(f"{field} is not a string")
+        parts.append(piece)
+        return parts
 
     def _stop(self, index: int) -> None:
         parts = self._json.pop(index, None)
@@ -146,6 +243,13 @@ class StreamRecorder:
         message["stop_sequence"] = delta.get("stop_sequence")
         if isinstance(data.get("usage"), dict):
             message["usage"] = {**(message.get("usage") or {}), **data["usage"]}
+
+
+_CR = 0x0D
+_LF = 0x0A
+_PINGS = (b'{"type":"ping"}', b'{"type": "ping"}')
+# Deltas whose strings join into a field of the block; tool input is kept apart (`_json`).
+_PIECES = {"text_delta": "text", "thinking_delta": "thinking"}
 
 
 class JSONRecorder:

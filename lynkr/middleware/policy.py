@@ -57,6 +57,7 @@ from lynkr.policy import (
     evaluate_tool_call,
 )
 from lynkr.protocol import SSEDecoder, encode_event, estimate_input_tokens
+from lynkr.protocol.sse import delta_frame_prefix, json_string
 
 __all__ = ["PolicyMiddleware"]
 
@@ -151,19 +152,29 @@ class _Responder:
         self.start: Message | None = None
         self.chunks: list[bytes] = []
         self.decoder = SSEDecoder()
+        self.pending = 0  # bytes given to the decoder and not yet back as events
+        self.carry = b""  # the unfinished last event, when the decoder is not used
         self.held: list[bytes] = []  # raw events of the tool_use block being held
         self.held_block: dict[str, Any] | None = None
         self.held_json: list[str] = []
+        self.held_frame: bytes | None = None  # how a frame of its input starts (compact JSON)
         self.allowed_calls = 0
         self.refused_calls = 0
 
     async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
+        if message["type"] == "http.response.body" and self.mode == "sse":
+            # Once per chunk of a stream: inline, not one more coroutine.
+            more = message.get("more_body", False)
+            body = message.get("body", b"")
+            out = self.relay(body, more)
+            if out or not more:
+                if out is not body:  # else passed whole, as it came
+                    message = {"type": "http.response.body", "body": out, "more_body": more}
+                await self.downstream(message)
+        elif message["type"] == "http.response.start":
             await self.on_start(message)
         elif message["type"] == "http.response.body" and self.mode == "json":
             await self.on_json_body(message)
-        elif message["type"] == "http.response.body" and self.mode == "sse":
-            await self.on_sse_body(message)
         else:
             await self.downstream(message)
 
@@ -227,16 +238,97 @@ class _Responder:
 
     # SSE
 
-    async def on_sse_body(self, message: Message) -> None:
-        more = message.get("more_body", False)
-        events = self.decoder.feed(message.get("body", b""))
+    def relay(self, chunk: bytes, more: bool) -> bytes:
+        """What to send on for `chunk`: its finished events, each passed, held or replaced.
+
+        Every frame of every answer passes here, so the common ones are cheap.
+        While the decoder is between events and the stream has only `\\n` line
+        ends, frames are cut out by hand (split on blank lines; the bytes after
+        the last one wait for the next chunk), and outside a held block a run
+        of them goes on unread unless its bytes say `tool_use` (a block
+        starting, or a `stop_reason` to fix) or hold a `\\u` escape (which could
+        spell it); inside one, its input fragments are read by their bytes
+        (`held_input`). A frame that is not one `event:` and one `data:` line
+        sends the rest to the decoder, which reads until it is between events
+        again.
+        """
+        if type(chunk) is not bytes:
+            chunk = bytes(chunk)
+        buf = self.carry + chunk if self.carry else chunk
+        self.carry = b""
+        out: list[bytes]
+        if more and not self.pending and _CR not in buf:
+            if self.held_block is None:
+                end = buf.rfind(b"\n\n") + 2
+                # The last event must have data, or its bytes would go with the next one.
+                if end >= 2 and buf.startswith(b"data:", buf.rfind(_LF, 0, end - 2) + 1):
+                    head = buf if end == len(buf) else buf[:end]
+                    if b"tool_use" not in head and (_BACKSLASH not in head or b"\\u" not in head):
+                        self.carry = buf[end:]
+                        return head
+            elif self.held_input(buf):
+                return b""  # one whole frame: the next fragment of the held block's input
+            buf = self.on_frames(buf, out := [])
+            if not buf:
+                return b"".join(out)
+        else:
+            out = []
+        events = self.decoder.feed(buf)
         if not more:
             events += self.decoder.flush()
-        out = b"".join(self.on_event(event.event, event.data, event.raw) for event in events)
-        if out or not more:
-            await self.downstream({"type": "http.response.body", "body": out, "more_body": more})
+        self.pending += len(buf)
+        for event in events:
+            self.pending -= len(event.raw)
+            out.append(self.on_event(event.event, event.data, event.raw))
+        return b"".join(out)
+
+    def on_frames(self, buf: bytes, out: list[bytes]) -> bytes:
+        """Handle the plain frames `buf` starts with; what is left for the decoder.
+
+        Nothing is left when every finished frame is one `event:` line and
+        one `data:` line: the bytes after the last blank line wait in `carry`.
+        """
+        frames = buf.split(b"\n\n")
+        self.carry = frames.pop()
+        for at, frame in enumerate(frames):
+            if self.held_frame is not None and self.held_input(frame + b"\n\n"):
+                continue
+            name_end = frame.find(_LF)
+            if (
+                not frame.startswith(b"event: ")
+                or not frame.startswith(b"data: ", name_end + 1)
+                or frame.find(_LF, name_end + 1) >= 0
+            ):
+                self.carry = b""
+                return buf[sum(len(done) + 2 for done in frames[:at]) :]
+            name = frame[7:name_end].decode("utf-8", "replace") or None
+            out.append(self.on_event(name, frame[name_end + 7 :], frame + b"\n\n"))
+        return b""
+
+    def held_input(self, raw: bytes) -> bool:
+        """Hold `raw` if it is one frame of the held block's input, as Anthropic sends it.
+
+        That is the held block's `input_json_delta` in compact JSON, whose
+        fragment (a JSON string, on the frame's one `data:` line) is read
+        without parsing the rest; any other frame is left to `on_event`.
+        """
+        prefix = self.held_frame
+        if prefix is None or not raw.endswith(b"}}\n\n") or not raw.startswith(prefix):
+            return False
+        piece = json_string(raw[len(prefix) : -4])
+        if piece is None:
+            return False
+        self.held_json.append(piece)
+        self.held.append(raw)
+        return True
 
     def on_event(self, name: str | None, data: bytes, raw: bytes) -> bytes:
+        if (
+            self.held_block is None
+            and b"tool_use" not in data
+            and (_BACKSLASH not in data or b"\\u" not in data)
+        ):
+            return raw  # neither a tool_use block starting nor a stop_reason to fix
         try:
             payload = orjson.loads(data) if data else None
         except orjson.JSONDecodeError:
@@ -248,6 +340,7 @@ class _Responder:
         if kind == "content_block_start" and isinstance(block, dict) and _is_tool_use(block):
             self.held_block = {**block, "index": payload.get("index", 0)}
             self.held, self.held_json = [raw], []
+            self.held_frame = _input_frame(self.held_block["index"])
             return b""
         if self.held_block is not None and kind == "content_block_delta":
             delta = payload.get("delta") or {}
@@ -269,7 +362,7 @@ class _Responder:
 
     def release_block(self) -> bytes:
         block, held = self.held_block, b"".join(self.held)
-        self.held_block, self.held = None, []
+        self.held_block, self.held, self.held_frame = None, [], None
         assert block is not None
         text = "".join(self.held_json)
         try:
@@ -293,8 +386,20 @@ class _Responder:
         return raw
 
 
+_CR = 0x0D
+_LF = 0x0A
+_BACKSLASH = 0x5C
+
+
 def _is_tool_use(block: dict[str, Any]) -> bool:
     return block.get("type") == "tool_use"
+
+
+def _input_frame(index: Any) -> bytes | None:
+    """How a frame of an `input_json_delta` at `index` starts, as Anthropic sends it."""
+    if type(index) is not int:
+        return None  # such deltas are parsed
+    return delta_frame_prefix(index, "input_json_delta")
 
 
 def _text_block(index: int, text: str) -> bytes:

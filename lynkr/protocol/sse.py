@@ -28,7 +28,15 @@ import orjson
 
 from lynkr.errors import UpstreamError
 
-__all__ = ["NDJSONDecoder", "SSEDataDecoder", "SSEDecoder", "SSEEvent", "encode_event"]
+__all__ = [
+    "NDJSONDecoder",
+    "SSEDataDecoder",
+    "SSEDecoder",
+    "SSEEvent",
+    "delta_frame_prefix",
+    "encode_event",
+    "json_string",
+]
 
 # One line terminator: CRLF, a lone CR or a lone LF (WHATWG: "end-of-line").
 _EOL = re.compile(rb"\r\n?|\n")
@@ -288,3 +296,36 @@ def _loads(line: bytes | bytearray) -> Any:
     except orjson.JSONDecodeError as exc:
         shown = bytes(line[:200]).decode("utf-8", "replace")
         raise UpstreamError(f"upstream sent a stream line that is not JSON: {shown!r}") from exc
+
+
+# --------------------------------------------------------------------------- reading by bytes
+
+# The string field each Anthropic delta kind carries.
+_DELTA_FIELDS = {
+    "text_delta": "text",
+    "thinking_delta": "thinking",
+    "input_json_delta": "partial_json",
+}
+
+
+def delta_frame_prefix(index: int, kind: str) -> bytes:
+    """The bytes an Anthropic `content_block_delta` frame of `kind` at `index` starts with,
+    up to its string, exactly as Anthropic (and lynkr's translators) write it.
+
+    Observers of a stream (the cache recorder, the policy middleware, session
+    assembly) match a frame against this and read only its string with
+    `json_string`; any other spelling of the same event takes their full path.
+    """
+    head = f'event: content_block_delta\ndata: {{"type":"content_block_delta","index":{index},'
+    return f'{head}"delta":{{"type":"{kind}","{_DELTA_FIELDS[kind]}":'.encode()
+
+
+def json_string(raw: bytes) -> str | None:
+    """`raw` decoded if it is exactly one JSON string on one line, else None."""
+    if _LF in raw or _CR in raw:
+        return None  # several lines: not the frame it looked like
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if type(value) is str else None

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from lynkr.agent.merge import StepMerger
+import orjson
+import pytest
+
+from lynkr.agent.merge import StepMerger, assemble_answer
+from lynkr.protocol import SSEDecoder
 
 
 def stream(*blocks: dict[str, Any], stop: str, usage: dict[str, int]) -> list[tuple[str, dict]]:
@@ -111,3 +115,132 @@ def test_an_errored_or_unfinished_stream_is_not_an_answer() -> None:
     assert assemble_answer(start + error, "text/event-stream") is None
     assert assemble_answer(start, "text/event-stream") is None
     assert assemble_answer(start + stop, "text/event-stream") is not None
+
+
+# assemble_answer reads frames by their bytes: the same answer as StepMerger's ----------------
+
+
+def reference(body: bytes) -> dict[str, Any] | None:
+    """What `assemble_answer` makes of an SSE body, by the plain route: decoder + StepMerger."""
+    merger = StepMerger(internal_tools=())
+    merger.begin_step()
+    decoder = SSEDecoder()
+    finished = False
+    for event in [*decoder.feed(body), *decoder.flush()]:
+        if event.event == "error":
+            return None
+        finished = finished or event.event == "message_stop"
+        if event.event and event.data:
+            try:
+                merger.feed(event.event, orjson.loads(event.data))
+            except orjson.JSONDecodeError:
+                return None
+    if not finished:
+        return None
+    step = merger.end_step()
+    return {"content": step.blocks, "stop_reason": step.stop_reason, "usage": step.usage}
+
+
+def compact_sse(events: list[tuple[str, dict]]) -> bytes:
+    """Frames as Anthropic sends them: compact JSON, whose deltas are read by prefix."""
+    return b"".join(
+        b"event: " + name.encode() + b"\ndata: " + orjson.dumps({"type": name, **data}) + b"\n\n"
+        for name, data in events
+    )
+
+
+LONG = [f' word{i} "q" \\ é🎉\n' for i in range(800)]
+
+
+def deltas(index: int, start: dict, kind: str, pieces: list[str]) -> list[tuple[str, dict]]:
+    """One block: its start, a delta of `kind` per piece, its stop."""
+    field = {"text_delta": "text", "thinking_delta": "thinking"}.get(kind, "partial_json")
+    return [
+        ("content_block_start", {"index": index, "content_block": start}),
+        *(
+            ("content_block_delta", {"index": index, "delta": {"type": kind, field: piece}})
+            for piece in pieces
+        ),
+        ("content_block_stop", {"index": index}),
+    ]
+
+
+def long_answer() -> list[tuple[str, dict]]:
+    """Text, thinking and a tool call, each in hundreds of deltas."""
+    tool_input = orjson.dumps({"command": "".join(LONG)}).decode()
+    fragments = [tool_input[i : i + 7] for i in range(0, len(tool_input), 7)]
+    tool = {"type": "tool_use", "id": "t", "name": "Bash", "input": {}}
+    return [
+        ("message_start", {"message": {"id": "m", "usage": {"input_tokens": 5}}}),
+        ("ping", {}),
+        *deltas(0, {"type": "thinking", "thinking": "", "signature": ""}, "thinking_delta", LONG),
+        *deltas(1, {"type": "text", "text": ""}, "text_delta", LONG),
+        *deltas(2, tool, "input_json_delta", fragments),
+        ("message_delta", {"delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}}),
+        ("message_stop", {}),
+    ]
+
+
+def test_a_long_answer_of_many_deltas_assembles_to_the_same_text() -> None:
+    body = compact_sse(long_answer())
+    answer = assemble_answer(body, "text/event-stream")
+    assert answer is not None
+    thinking, text, tool = answer["content"]
+    assert thinking["thinking"] == text["text"] == "".join(LONG)
+    assert tool["input"] == {"command": "".join(LONG)}
+    assert answer == reference(body)
+    assert answer["usage"] == {"input_tokens": 5, "output_tokens": 9}
+
+
+DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":1,'
+TEXT_DELTA = DELTA + b'"delta":{"type":"text_delta","text":'
+
+
+def mutations(body: bytes) -> dict[str, bytes]:
+    """`body`, and bodies with one more frame (or one less) midway, framed in other ways."""
+    frames = [frame + b"\n\n" for frame in body.split(b"\n\n")[:-1]]
+    texts = [i for i, frame in enumerate(frames) if frame.startswith(TEXT_DELTA)]
+    middle = texts[len(texts) // 2]  # amid the text block's deltas, read by prefix
+
+    def at_middle(extra: bytes) -> bytes:
+        return b"".join([*frames[:middle], extra, *frames[middle:]])
+
+    restart = b'"content_block":{"type":"text","text":"again:"}}\n\n'
+    misnamed = TEXT_DELTA.replace(b"content_block_delta", b"ping", 1)
+    unstopped = [f for f in frames if not f.startswith(b"event: content_block_stop")]
+    return {
+        "compact": body,
+        "crlf": body.replace(b"\n", b"\r\n"),
+        "spaced": body.replace(b'":', b'": ').replace(b',"', b', "'),
+        "comment midway": at_middle(b": keep-alive\n\n"),
+        "blank lines midway": at_middle(b"\n\n"),
+        "data on two lines": at_middle(TEXT_DELTA + b'"x"\ndata: }}\n\n'),
+        "a line that is not data": at_middle(TEXT_DELTA + b'"x"\n}}\n\n'),
+        "delta with more keys": at_middle(TEXT_DELTA + b'"x","k":1}}\n\n'),
+        "text not a string": at_middle(TEXT_DELTA + b"5}}\n\n"),
+        "not JSON": at_middle(TEXT_DELTA + b'"x"}}}\n\n'),
+        "named otherwise": at_middle(misnamed + b'"x"}}\n\n'),
+        "unknown block": at_middle(TEXT_DELTA.replace(b'"index":1', b'"index":9') + b'"x"}}\n\n'),
+        "error": at_middle(b'event: error\ndata: {"type":"error","error":{}}\n\n'),
+        "restarted block": at_middle(DELTA.replace(b"delta", b"start") + restart),
+        "no stop for a block": b"".join(unstopped),
+        "unfinished": body[:-1],
+        "cut": body[: len(body) // 2],
+    }  # fmt: skip
+
+
+MUTATIONS = mutations(compact_sse(long_answer()))
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_assemble_answer_agrees_with_step_merger(name: str) -> None:
+    body = MUTATIONS[name]
+    try:
+        expected: Any = reference(body)
+    except Exception as exc:
+        expected = type(exc)
+    try:
+        answer: Any = assemble_answer(body, "text/event-stream")
+    except Exception as exc:
+        answer = type(exc)
+    assert answer == expected

@@ -222,3 +222,157 @@ def test_the_sdk_parses_a_replay_like_the_live_stream(name: str) -> None:
     # And the replay records back to the same message: a hit can be stored again.
     again = record(message_as_sse(hit_message(stored)), 11).result()
     assert again is not None and again["content"] == stored["content"]
+
+
+# Anthropic's own framing: compact JSON, where the recorder reads deltas by their bytes ---------
+
+
+def compact(scenario: Scenario) -> bytes:
+    """`stream_bytes`, with each frame's JSON as compact as Anthropic sends it."""
+    message = dict(scenario.message or {}, model=MODEL)
+    return b"".join(
+        b"event: " + event.name.encode() + b"\ndata: " + orjson.dumps(event.data) + b"\n\n"
+        for event in message_events(message, MODEL)
+    )
+
+
+def frames(data: bytes) -> list[bytes]:
+    """One chunk per event, as a paced model's stream arrives."""
+    return [frame + b"\n\n" for frame in data.split(b"\n\n")[:-1]]
+
+
+def record_chunks(chunks: list[bytes]) -> dict[str, Any] | None:
+    recorder = StreamRecorder(limit=LIMIT)
+    for chunk in chunks:
+        recorder.feed(chunk)
+    return recorder.result()
+
+
+LONG = "".join(f' word{i} "q" \\ é🎉\n' for i in range(700))
+LONG_TEXT = text(LONG)
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 13, 4096])
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        pytest.param(LONG_TEXT, id="text"),
+        pytest.param(thinking(LONG, LONG[::-1], signature="c2ln"), id="thinking"),
+        pytest.param(tool_use(LONG, tool_id="toolu_long"), id="tool_use"),
+        pytest.param(redacted_answer(), id="redacted"),
+    ],
+)
+def test_a_long_compact_stream_is_assembled_piece_by_piece(scenario: Scenario, chunk: int) -> None:
+    """Thousands of deltas, read by prefix and joined once, give the very message (0: per event)."""
+    data = compact(scenario)
+    chunks = (
+        frames(data) if chunk == 0 else [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    )
+    assert record_chunks(chunks) == expected(scenario)
+
+
+def framings(data: bytes) -> dict[str, bytes]:
+    """The same events framed in other ways SSE allows, which the decoder reads."""
+    split = frames(data)
+    middle = len(split) // 2
+    return {
+        "compact": data,
+        "spaced json": stream_bytes(LONG_TEXT),
+        "crlf": data.replace(b"\n", b"\r\n"),
+        "comment midway": b"".join([*split[:middle], b": keep-alive\n\n", *split[middle:]]),
+        "no space after colons": b"".join(
+            [*split[:middle], *(f.replace(b": ", b":", 2) for f in split[middle:])]
+        ),
+        "data on two lines": b"".join(
+            [
+                *split[:middle],
+                split[middle].replace(b',"delta"', b'\ndata: ,"delta"'),
+                *split[middle + 1 :],
+            ]
+        ),
+    }
+
+
+@pytest.mark.parametrize("chunk", [1, 29, 4096])
+@pytest.mark.parametrize("framing", list(framings(b"\n\n")))
+def test_every_framing_records_the_same_message(framing: str, chunk: int) -> None:
+    data = framings(compact(LONG_TEXT))[framing]
+    assert record(data, chunk).result() == expected(LONG_TEXT)
+
+
+def delta_frame(text_: Any, index: int = 0, name: str = "content_block_delta") -> bytes:
+    delta = {"type": "content_block_delta", "index": index}
+    delta["delta"] = {"type": "text_delta", "text": text_}
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(delta) + b"\n\n"
+
+
+def with_extra_deltas(*extra: bytes) -> list[bytes]:
+    """The frames of a compact text answer with `extra` frames after its second delta."""
+    split = frames(compact(text("aaaaaabbbbbbcccccc")))  # deltas of 6 characters
+    at = next(i for i, f in enumerate(split) if f.startswith(b"event: content_block_delta")) + 2
+    return [*split[:at], *extra, *split[at:]]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(delta_frame("x", name="ping"), id="event name and type differ"),
+        pytest.param(delta_frame(5), id="text not a string"),
+        pytest.param(delta_frame(None), id="text null"),
+        pytest.param(delta_frame("x", index=3), id="block never started"),
+        pytest.param(
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+            b'"delta":{"type":"text_delta","text":"x"\n}}\n\n',
+            id="a line that is not data",
+        ),
+        pytest.param(
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+            b'"delta":{"type":"text_delta","text":"x"}}}\n\n',
+            id="not JSON",
+        ),
+        pytest.param(
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+            b'"delta":{"type":"mystery_delta","text":"x"}}\n\n',
+            id="unknown delta",
+        ),
+        pytest.param(b'event: error\ndata: {"type":"error","error":{}}\n\n', id="error"),
+        pytest.param(
+            b'event: content_block_start\ndata: {"type":"content_block_start","index":"x",'
+            b'"content_block":{"type":"text","text":""}}\n\n',
+            id="index not a number",
+        ),
+    ],
+)
+def test_a_bad_frame_among_plain_deltas_spoils_the_stream(extra: bytes) -> None:
+    chunks = with_extra_deltas(extra)
+    assert record_chunks(chunks) is None
+    assert record_chunks([b"".join(chunks)]) is None
+
+
+def test_a_delta_with_more_keys_is_still_a_delta() -> None:
+    """What looks like a plain delta but is not is parsed whole, like any frame."""
+    extra = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"text_delta","text":"x","extra":1}}\n\n'
+    )
+    result = record_chunks(with_extra_deltas(extra))
+    assert result is not None
+    assert result["content"][0]["text"] == "aaaaaabbbbbbxcccccc"
+
+
+def test_a_delta_after_message_stop_spoils_it() -> None:
+    # Without its content_block_stop, the block is still the one the next delta would continue.
+    chunks = [f for f in frames(compact(text("one two"))) if b"content_block_stop" not in f]
+    assert record_chunks(chunks) is not None
+    assert record_chunks([*chunks, delta_frame(" more")]) is None
+    assert record_chunks([*chunks, b'event: ping\ndata: {"type":"ping"}\n\n']) is not None
+
+
+def test_a_restarted_block_keeps_only_its_own_text() -> None:
+    split = with_extra_deltas(
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+        b'"content_block":{"type":"text","text":"new:"}}\n\n'
+    )
+    result = record_chunks(split)
+    assert result is not None
+    assert result["content"][0]["text"] == "new:cccccc"

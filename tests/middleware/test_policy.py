@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -260,3 +261,154 @@ def test_an_allowed_tool_use_stream_is_relayed_byte_for_byte() -> None:
     raw = sse(*allowed)
     app = PolicyMiddleware(streaming(raw, 13), enforce_on_responses=True)
     assert TestClient(app).post("/v1/messages", json=BODY).content == raw
+
+
+# The stream path reads frames by their bytes: what it must still see ----------------------
+
+
+def sent_chunks(chunks: list[bytes], **options: Any) -> list[tuple[bytes, bool]]:
+    """The body messages the middleware sends for an SSE answer sent in `chunks`."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    out: list[tuple[bytes, bool]] = []
+
+    async def sink(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            out.append((message["body"], message.get("more_body", False)))
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    middleware = PolicyMiddleware(app, enforce_on_responses=True, **options)
+    scope = {"type": "http", "method": "POST", "path": "/v1/messages", "headers": []}
+    asyncio.run(middleware(scope, receive, sink))
+    return out
+
+
+def text_delta(text: str) -> dict[str, Any]:
+    return {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": text},
+    }
+
+
+TEXTS = ["Plain", ' "quoted" ', "back\\slash", "tool_use is a word", "é🎉", "line\n", "}}"]
+
+
+def test_text_frames_pass_untouched_chunk_for_chunk() -> None:
+    long = [STREAM[0], STREAM[1], *(text_delta(TEXTS[i % len(TEXTS)]) for i in range(300))]
+    chunks = [sse(event) for event in [*long, STREAM[3], *STREAM[-2:]]]
+    chunks[5] = b": keep-alive\n\n" + chunks[5]
+    chunks.append(sse(text_delta("never finished"))[:-1])  # dropped at the end, as ever
+    out = sent_chunks(chunks)
+    assert out == [*((chunk, True) for chunk in chunks[:-1]), (b"", False)]
+
+
+def test_a_comment_alone_waits_for_the_next_event() -> None:
+    chunks = [sse(STREAM[0]), b": keep-alive\n\n", sse(STREAM[1]), sse(STREAM[2], STREAM[3])]
+    out = sent_chunks(chunks)
+    assert out == [
+        (chunks[0], True),
+        (chunks[1] + chunks[2], True),
+        (chunks[3], True),
+        (b"", False),
+    ]
+
+
+def tool_stream(command: str, fragment: int) -> list[dict[str, Any]]:
+    """STREAM with the Bash block's input sent `fragment` characters at a time."""
+    raw = orjson.dumps({"command": command}).decode()
+    deltas = [
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", **p}}
+        for p in [
+            {"partial_json": ""},
+            *({"partial_json": raw[i : i + fragment]} for i in range(0, len(raw), fragment)),
+        ]
+    ]
+    return [*STREAM[:5], *deltas, *STREAM[7:]]
+
+
+def events_of(out: list[tuple[bytes, bool]]) -> list[dict[str, Any]]:
+    body = b"".join(chunk for chunk, _ in out)
+    return [orjson.loads(e.data) for e in [*SSEDecoder().feed(body), *SSEDecoder().flush()]]
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 5, 64, 100_000])
+@pytest.mark.parametrize("fragment", [1, 3, 1000])
+def test_a_denied_tool_use_split_across_many_chunks_is_caught(fragment: int, chunk: int) -> None:
+    """0: one chunk per event, as a paced model sends them."""
+    raw = sse(*tool_stream("cd /tmp && ls -la; sudo rm -rf /var/lib", fragment))
+    if chunk:
+        chunks = [raw[i : i + chunk] for i in range(0, len(raw), chunk)]
+    else:
+        chunks = [frame + b"\n\n" for frame in raw.split(b"\n\n")[:-1]]
+    events = events_of(sent_chunks(chunks))
+    assert events[:4] == STREAM[:4]
+    assert [e["type"] for e in events[4:]] == [
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert "(rule shell.builtin_deny)" in events[5]["delta"]["text"]
+    assert events[7]["delta"]["stop_reason"] == "end_turn"
+
+
+def test_an_allowed_tool_use_split_in_fragments_is_relayed_byte_for_byte() -> None:
+    raw = sse(*tool_stream("git status && ls -la src", 2))
+    chunks = [frame + b"\n\n" for frame in raw.split(b"\n\n")[:-1]]
+    out = sent_chunks(chunks)
+    assert b"".join(chunk for chunk, _ in out) == raw
+    assert out[:4] == [(chunk, True) for chunk in chunks[:4]]  # text passes as it comes
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        pytest.param(
+            lambda raw: raw.replace(b'"type":"tool_use"', b'"type":"\\u0074ool_use"'), id="escaped"
+        ),
+        pytest.param(lambda raw: raw.replace(b"\n", b"\r\n"), id="crlf"),
+        pytest.param(
+            lambda raw: raw.replace(b'"type":"tool_use",', b'"type": "tool_use", '), id="spaced"
+        ),
+        pytest.param(
+            lambda raw: raw.replace(b"event: ", b"event:").replace(b"data: ", b"data:"),
+            id="no spaces",
+        ),
+    ],
+)
+@pytest.mark.parametrize("chunk", [3, 100_000])
+def test_a_denied_tool_use_is_caught_however_it_is_framed(spelling: Any, chunk: int) -> None:
+    raw = spelling(sse(*tool_stream("sudo rm -rf /var/lib", 4)))
+    chunks = [raw[i : i + chunk] for i in range(0, len(raw), chunk)]
+    events = events_of(sent_chunks(chunks))
+    assert "(rule shell.builtin_deny)" in events[5]["delta"]["text"]
+    assert events[7]["delta"]["stop_reason"] == "end_turn"
+
+
+@pytest.mark.parametrize("chunk", [0, 7, 100_000])
+def test_held_input_is_read_as_the_decoder_reads_it(chunk: int) -> None:
+    """Input fragments framed otherwise than Anthropic does are parsed, and mean what they say."""
+    frames = sse(*tool_stream("sudo rm -rf /var/lib", 4)).split(b"\n\n")[:-1]
+    fragments = [i for i, frame in enumerate(frames) if b"input_json_delta" in frame][2:]
+    frames[fragments[0]] = frames[fragments[0]].replace(b'"partial_json":', b'"partial_json": ')
+    frames[fragments[1]] = frames[fragments[1]].replace(b',"delta"', b'\ndata: ,"delta"')
+    # Not JSON (the `}}` line is no `data:` line): held, but no part of the input.
+    bogus = frames[fragments[2]].replace(b'"}}', b'"\n}}')
+    frames.insert(fragments[2], bogus.replace(b'"partial_json":"', b'"partial_json":"x'))
+    raw = b"".join(frame + b"\n\n" for frame in frames)
+    if chunk:
+        chunks = [raw[i : i + chunk] for i in range(0, len(raw), chunk)]
+    else:
+        chunks = [frame + b"\n\n" for frame in frames]
+    events = events_of(sent_chunks(chunks))
+    assert "(rule shell.builtin_deny)" in events[5]["delta"]["text"]
