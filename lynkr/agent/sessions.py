@@ -472,6 +472,9 @@ class SessionStore:
         self.clock = clock
         # Only the worker thread uses these two.
         self._next_prune = -math.inf  # when the next write looks for expired sessions
+        # How many sessions the file holds: counted (an O(n) scan) at most once per timed
+        # look, kept up to date in between, so a flood of new sessions costs no scans.
+        self._sessions: int | None = None
         self._recent = _Recent(_RECENT_BYTES)
         # Recording is best effort and must never cost the server its memory: past
         # `max_backlog` queued writes, new turns are skipped (and counted), not queued.
@@ -707,8 +710,13 @@ class SessionStore:
         or `prune_interval` has passed since the last look; sooner while expired
         sessions remain (the last batch was full).
         """
-        if not created and now < self._next_prune:
+        timed = now >= self._next_prune
+        if not created and not timed:
             return
+        if timed:
+            self._sessions = None  # recount: a rolled-back job may have skewed the tally
+        elif self._sessions is not None:
+            self._sessions += 1
         cutoff = now - self.retention_days * 86400
         rows = db.execute(
             "SELECT id FROM lynkr_sessions WHERE updated < ? AND id != ? ORDER BY updated LIMIT ?",
@@ -718,8 +726,9 @@ class SessionStore:
         self._next_prune = now if full else now + self.prune_interval
         budget = self.prune_batch - len(rows)
         if created and budget > 0:
-            (count,) = db.execute("SELECT COUNT(*) FROM lynkr_sessions").fetchone()
-            over = min(count - len(rows) - self.max_sessions, budget)
+            if self._sessions is None:
+                (self._sessions,) = db.execute("SELECT COUNT(*) FROM lynkr_sessions").fetchone()
+            over = min(self._sessions - len(rows) - self.max_sessions, budget)
             if over > 0:
                 rows += db.execute(
                     "SELECT id FROM lynkr_sessions WHERE updated >= ? AND id != ? "
@@ -728,6 +737,8 @@ class SessionStore:
                 ).fetchall()
         for (session_id,) in rows:
             _delete_session(db, session_id)
+        if self._sessions is not None:
+            self._sessions -= len(rows)
 
 
 # --------------------------------------------------------------------------- worker helpers
