@@ -15,8 +15,8 @@ that leaves the server is looked at three more times:
               with ``more_body``, an empty last one) to a sink; ``app alone`` is that tiny
               app sending straight to the sink, to subtract;
 ``assemble``  ``assemble_answer(body, "text/event-stream")`` (``lynkr/agent/merge.py``),
-              which the agent app runs in a thread on the whole answer for the sessions
-              store.
+              which the sessions store runs on its writer thread on the whole answer
+              (in the same job as the turn's request).
 
 Streams (what Anthropic sends, compact JSON, ``event:`` lines): ``text`` — message_start,
 ping, a text block of N ``text_delta``s (short tokens with spaces, quotes, backslash escapes,

@@ -105,9 +105,12 @@ class StreamRecorder:
             if piece is not None:
                 follow[1].append(piece)
                 return
+        # A frame still unfinished after `_CARRY_LIMIT` bytes goes to the decoder, which
+        # keeps its pieces in a list: copying the carry on every chunk would be quadratic.
+        by_hand = len(self._carry) < _CARRY_LIMIT
         buf = self._carry + chunk if self._carry else chunk
         self._carry = b""
-        if self._pending or _CR in buf:
+        if self._pending or not by_hand or _CR in buf:
             self._decode(buf)
             return
         frames = buf.split(b"\n\n")
@@ -247,6 +250,7 @@ class StreamRecorder:
 
 _CR = 0x0D
 _LF = 0x0A
+_CARRY_LIMIT = 64 * 1024
 _PINGS = (b'{"type":"ping"}', b'{"type": "ping"}')
 # Deltas whose strings join into a field of the block; tool input is kept apart (`_json`).
 _PIECES = {"text_delta": "text", "thinking_delta": "thinking"}

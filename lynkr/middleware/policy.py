@@ -46,8 +46,9 @@ from lynkr.asgi import (
     parsed_body,
     replay_receive,
     send_error,
+    sse_error_frame,
 )
-from lynkr.errors import LynkrError, PermissionDenied
+from lynkr.errors import LynkrError, PermissionDenied, anthropic_error_body
 from lynkr.policy import (
     Decision,
     Policy,
@@ -160,6 +161,7 @@ class _Responder:
         self.held_frame: bytes | None = None  # how a frame of its input starts (compact JSON)
         self.allowed_calls = 0
         self.refused_calls = 0
+        self.broken = False  # the stream broke the grammar around a tool_use: nothing more goes
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.body" and self.mode == "sse":
@@ -204,6 +206,8 @@ class _Responder:
         body = self.rewrite_message(body)
         assert self.start is not None
         start = dict(self.start)
+        if self.broken:
+            start["status"] = 502
         headers = _without_length(start.get("headers", []))
         start["headers"] = [*headers, (b"content-length", str(len(body)).encode())]
         await self.downstream(start)
@@ -213,6 +217,15 @@ class _Responder:
         try:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError:
+            if b"tool_use" in raw or b"\\u" in raw:
+                # Unreadable to lynkr, but a laxer JSON reader could find a tool_use in it.
+                self.broken = True
+                return anthropic_error_body(
+                    "api_error",
+                    "The upstream's answer was not valid JSON, so lynkr's policy could not "
+                    "check its tool calls. Retry the request.",
+                    None,
+                )
             return raw
         if not isinstance(message, dict) or not isinstance(message.get("content"), list):
             return raw
@@ -252,12 +265,17 @@ class _Responder:
         sends the rest to the decoder, which reads until it is between events
         again.
         """
+        if self.broken:
+            return b""
         if type(chunk) is not bytes:
             chunk = bytes(chunk)
+        # A frame still unfinished after `_CARRY_LIMIT` bytes goes to the decoder, which
+        # keeps its pieces in a list: copying the carry on every chunk would be quadratic.
+        by_hand = len(self.carry) < _CARRY_LIMIT
         buf = self.carry + chunk if self.carry else chunk
         self.carry = b""
         out: list[bytes]
-        if more and not self.pending and _CR not in buf:
+        if more and by_hand and not self.pending and _CR not in buf:
             if self.held_block is None:
                 end = buf.rfind(b"\n\n") + 2
                 # The last event must have data, or its bytes would go with the next one.
@@ -280,6 +298,8 @@ class _Responder:
         for event in events:
             self.pending -= len(event.raw)
             out.append(self.on_event(event.event, event.data, event.raw))
+            if self.broken:
+                break
         return b"".join(out)
 
     def on_frames(self, buf: bytes, out: list[bytes]) -> bytes:
@@ -303,6 +323,9 @@ class _Responder:
                 return buf[sum(len(done) + 2 for done in frames[:at]) :]
             name = frame[7:name_end].decode("utf-8", "replace") or None
             out.append(self.on_event(name, frame[name_end + 7 :], frame + b"\n\n"))
+            if self.broken:
+                self.carry = b""
+                break
         return b""
 
     def held_input(self, raw: bytes) -> bool:
@@ -334,25 +357,53 @@ class _Responder:
         except orjson.JSONDecodeError:
             payload = None
         if not isinstance(payload, dict):
+            if b"tool_use" in data or b"\\u" in data:
+                # Unreadable to lynkr, but a laxer JSON reader (a lone surrogate, NaN…)
+                # could see a tool_use in it: it cannot be checked, so it does not pass.
+                return self.fail_closed("a stream event that is not valid JSON")
             return self.pass_or_hold(raw)
         kind = payload.get("type")
         block = payload.get("content_block")
+        if self.held_block is not None and kind == "content_block_start":
+            # Anthropic finishes one block before it starts the next (B.1).
+            return self.fail_closed("a content block starting inside a tool_use block")
         if kind == "content_block_start" and isinstance(block, dict) and _is_tool_use(block):
             self.held_block = {**block, "index": payload.get("index", 0)}
             self.held, self.held_json = [raw], []
             self.held_frame = _input_frame(self.held_block["index"])
             return b""
+        held_index = None if self.held_block is None else self.held_block["index"]
         if self.held_block is not None and kind == "content_block_delta":
+            if payload.get("index") != held_index:
+                return self.fail_closed("a delta of another block inside a tool_use block")
             delta = payload.get("delta") or {}
             self.held_json.append(str(delta.get("partial_json", "")))
             self.held.append(raw)
             return b""
         if self.held_block is not None and kind == "content_block_stop":
+            if payload.get("index") != held_index:
+                return self.fail_closed("another block stopping inside a tool_use block")
             self.held.append(raw)
             return self.release_block()
         if kind == "message_delta" and isinstance(payload.get("delta"), dict):
             return self.fix_stop_reason(payload, raw, name or "message_delta")
         return raw
+
+    def fail_closed(self, what: str) -> bytes:
+        """End the stream with an error instead of passing a tool_use lynkr cannot check.
+
+        An upstream that breaks the stream grammar (B.1) around a tool_use block could
+        hide a call from the policy; the client gets an `event: error` (Claude Code then
+        retries without streaming, where the whole answer is checked) and nothing after.
+        """
+        self.broken = True
+        self.held_block, self.held, self.held_frame, self.held_json = None, [], None, []
+        logger.warning("policy.stream_refused", reason=what)
+        message = (
+            f"The upstream's answer stream had {what}, so lynkr's policy could not check "
+            "its tool calls; the stream was stopped. Retry the request."
+        )
+        return sse_error_frame("api_error", message)
 
     def pass_or_hold(self, raw: bytes) -> bytes:
         if self.held_block is not None:
@@ -389,6 +440,7 @@ class _Responder:
 _CR = 0x0D
 _LF = 0x0A
 _BACKSLASH = 0x5C
+_CARRY_LIMIT = 64 * 1024
 
 
 def _is_tool_use(block: dict[str, Any]) -> bool:

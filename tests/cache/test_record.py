@@ -376,3 +376,37 @@ def test_a_restarted_block_keeps_only_its_own_text() -> None:
     result = record_chunks(split)
     assert result is not None
     assert result["content"][0]["text"] == "new:cccccc"
+
+
+def test_a_long_frame_in_many_small_chunks_is_recorded_whole() -> None:
+    """Past 64 KiB an unfinished frame goes to the decoder (no copy of the carry per chunk)."""
+    text = "x" * 300_000
+    frames = [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "m",
+                "type": "message",
+                "role": "assistant",
+                "model": "m",
+                "content": [],
+                "usage": {},
+            },
+        },
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "text", "text": text},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}},
+        {"type": "message_stop"},
+    ]
+    raw = b"".join(
+        b"event: %s\ndata: %s\n\n" % (f["type"].encode(), orjson.dumps(f)) for f in frames
+    )
+    recorder = StreamRecorder(limit=10 * 1024 * 1024)
+    for start in range(0, len(raw), 100):
+        recorder.feed(raw[start : start + 100])
+    message = recorder.result()
+    assert message is not None and message["content"] == [{"type": "text", "text": text}]

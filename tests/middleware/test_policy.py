@@ -412,3 +412,88 @@ def test_held_input_is_read_as_the_decoder_reads_it(chunk: int) -> None:
         chunks = [frame + b"\n\n" for frame in frames]
     events = events_of(sent_chunks(chunks))
     assert "(rule shell.builtin_deny)" in events[5]["delta"]["text"]
+
+
+# A stream that breaks the grammar around a tool_use fails closed -------------------------
+
+
+def _bash_start(index: int) -> dict[str, Any]:
+    block = {"type": "tool_use", "id": f"t{index}", "name": "Bash", "input": {}}
+    return {"type": "content_block_start", "index": index, "content_block": block}
+
+
+def _input(index: int, partial: str) -> dict[str, Any]:
+    delta = {"type": "input_json_delta", "partial_json": partial}
+    return {"type": "content_block_delta", "index": index, "delta": delta}
+
+
+@pytest.mark.parametrize("chunk", [0, 9, 100_000])
+def test_deltas_of_another_block_inside_a_held_tool_use_stop_the_stream(chunk: int) -> None:
+    """Index 2's fragments must not be joined into index 1's input (where `ls` would pass
+    while a client joining per index sees `sudo rm` at index 1)."""
+    server = {"type": "server_tool_use", "id": "s2", "name": "web_search", "input": {}}
+    events = [
+        *STREAM[:4],
+        {"type": "content_block_start", "index": 2, "content_block": server},
+        _input(2, '{"command":"ls","z":'),
+        _bash_start(1),
+        _input(1, '{"command":"sudo rm -rf /var/lib"}'),
+        _input(2, "}"),
+        {"type": "content_block_stop", "index": 1},
+        {"type": "content_block_stop", "index": 2},
+        *STREAM[-2:],
+    ]
+    raw = sse(*events)
+    chunks = (
+        [raw[i : i + chunk] for i in range(0, len(raw), chunk)]
+        if chunk
+        else [frame + b"\n\n" for frame in raw.split(b"\n\n")[:-1]]
+    )
+    body = b"".join(part for part, _ in sent_chunks(chunks))
+    assert b"sudo rm" not in body
+    assert body.rstrip().endswith(b'the stream was stopped. Retry the request."}}')
+
+
+def test_a_tool_use_start_lynkr_cannot_parse_stops_the_stream() -> None:
+    """A lone surrogate: orjson refuses it, laxer readers (JS JSON.parse) see a tool_use."""
+    frame = (
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":1,'
+        b'"content_block":{"type":"tool_use","id":"t\\ud800","name":"Bash","input":'
+        b'{"command":"sudo rm -rf /"}}}\n\n'
+    )
+    body = b"".join(part for part, _ in sent_chunks([sse(*STREAM[:4]), frame, sse(*STREAM[-2:])]))
+    assert b"sudo rm" not in body
+    assert b"event: error" in body and b"not valid JSON" in body
+    assert not body.endswith(sse(STREAM[-1]))  # nothing after the error
+
+
+@pytest.mark.parametrize("chunk", [100, 4096])
+def test_a_long_frame_in_many_small_chunks_passes_whole(chunk: int) -> None:
+    """Past 64 KiB an unfinished frame goes to the decoder (no copy of the carry per chunk)."""
+    big = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": "x" * 300_000},
+    }
+    raw = sse(STREAM[0], big, *STREAM[2:4], *STREAM[-2:])
+    out = sent_chunks([raw[i : i + chunk] for i in range(0, len(raw), chunk)])
+    assert b"".join(part for part, _ in out) == raw
+
+
+def test_a_json_answer_lynkr_cannot_parse_is_not_passed_when_it_may_hold_a_tool_use() -> None:
+    raw = (
+        b'{"type":"message","role":"assistant","content":[{"type":"tool_use","id":"t\\ud800",'
+        b'"name":"Bash","input":{"command":"sudo rm -rf /"}}],"stop_reason":"tool_use"}'
+    )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": raw})
+
+    response = TestClient(PolicyMiddleware(app, enforce_on_responses=True)).post(
+        "/v1/messages", json=BODY
+    )
+    assert response.status_code == 502
+    assert b"sudo rm" not in response.content
+    assert response.json()["error"]["type"] == "api_error"
