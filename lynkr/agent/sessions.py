@@ -375,6 +375,13 @@ def _common_prefix(new: list[bytes], old: list[bytes]) -> int:
     return same
 
 
+_RECENT_BYTES = 8 * 2**20
+_RECENT_SESSIONS = 1024
+# Approximate bytes of Python objects besides the encoded messages (see `_Recent.prepare`).
+_PER_MESSAGE = 300
+_PER_ENTRY = 4096
+
+
 class _Recent:
     """Recent sessions' last prepared requests, at most `budget` bytes of messages.
 
@@ -384,8 +391,9 @@ class _Recent:
     stale, whatever else writes to the file. Used on the worker thread only.
     """
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, max_sessions: int = _RECENT_SESSIONS) -> None:
         self.budget = budget
+        self.max_sessions = max_sessions
         self.size = 0
         self._last: dict[str, tuple[_Prepared, int]] = {}  # least recently used first
 
@@ -393,11 +401,15 @@ class _Recent:
         last, size = self._last.pop(session_id, (None, 0))
         self.size -= size
         prepared = _prepare(messages, last)
-        size = sum(map(len, prepared.encoded))
+        # What an entry really holds: the messages' bytes, and per message a digest, a
+        # rolling hash and list slots; per entry, the objects around them. Counting the
+        # bytes alone let a flood of one-message sessions grow far past the budget.
+        size = sum(map(len, prepared.encoded)) + _PER_MESSAGE * len(prepared.encoded)
+        size += _PER_ENTRY
         if size <= self.budget:
             self._last[session_id] = prepared, size
             self.size += size
-        while self.size > self.budget:
+        while self.size > self.budget or len(self._last) > self.max_sessions:
             self.size -= self._last.pop(next(iter(self._last)))[1]
         return prepared
 
@@ -432,7 +444,6 @@ class _TurnFuture(Future[TurnRef]):
 DEFAULT_MAX_BACKLOG = 256
 DEFAULT_PRUNE_INTERVAL = 60.0
 # Messages kept to reuse their hashes (`_Recent`): a dozen long conversations.
-_RECENT_BYTES = 16 * 2**20
 
 
 class SessionStore:

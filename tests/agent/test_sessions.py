@@ -991,3 +991,14 @@ def test_a_turn_starts_when_its_request_arrived_and_ends_when_it_was_answered(
     (turn,) = found["turns"]
     assert turn["started_at"] == "2023-11-14T22:13:20Z"
     assert turn["ended_at"] == "2023-11-14T22:13:25Z"
+
+
+def test_the_recent_requests_memory_is_bounded_for_a_flood_of_tiny_sessions() -> None:
+    """Every one-message conversation is its own session (no id): entries are capped in
+    number and counted with their objects, not only their bytes."""
+    recent = _Recent(8 * 2**20)
+    for n in range(5000):
+        body = {"model": "m", "messages": [{"role": "user", "content": f"hello {n}"}]}
+        recent.prepare(f"fp_{n}", _messages(body))
+    assert len(recent._last) <= 1024
+    assert recent.size <= recent.budget
