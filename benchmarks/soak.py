@@ -208,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         "requests": points[-1].requests if points else 0,
         "errors": points[-1].errors if points else 0,
         "failures": failures,
+        # Turns the session store skipped because its write backlog was full (best effort).
+        "sessions_skipped": bench.facts.get("sessions_skipped", 0),
         **verdict(points, args.warmup),
     }
     print(f"# lynkr soak — {result['machine']}, {args.minutes:g} min at c={args.concurrency}")
