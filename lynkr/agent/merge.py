@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from lynkr.protocol import SSEDecoder
-from lynkr.protocol.sse import delta_frame_prefix, json_string
+from lynkr.protocol.sse import delta_frame_prefix, delta_string, plain_frame
 
 __all__ = ["Step", "StepMerger", "Usage", "assemble_answer"]
 
@@ -269,20 +269,15 @@ class _Assembly:
         frames.pop()  # after the last blank line: an event never finished (a decoder drops it)
         for at, frame in enumerate(frames):
             follow = self.follow
-            if follow is not None and frame.startswith(follow[0]) and frame.endswith(b"}}"):
-                piece = json_string(frame[len(follow[0]) : -2])
-                if piece is not None:
-                    follow[1].append(piece)
-                    continue
-            name_end = frame.find(_LF)
-            if (
-                not frame.startswith(b"event: ")
-                or not frame.startswith(b"data: ", name_end + 1)
-                or frame.find(_LF, name_end + 1) >= 0
-            ):
+            piece = None if follow is None else delta_string(frame, follow[0])
+            if piece is not None:
+                assert follow is not None
+                follow[1].append(piece)
+                continue
+            plain = plain_frame(frame)
+            if plain is None:
                 return self.decode(body[sum(len(done) + 2 for done in frames[:at]) :])
-            name = frame[7:name_end].decode("utf-8", "replace") or None
-            if not self.event(name, frame[name_end + 7 :]):
+            if not self.event(*plain):
                 return None
         return self.answer()
 
@@ -397,4 +392,3 @@ class _Block:
 
 
 _CR = 0x0D
-_LF = 0x0A

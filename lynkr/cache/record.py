@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from lynkr.protocol.openai_response import new_id
-from lynkr.protocol.sse import SSEDecoder, delta_frame_prefix, json_string
+from lynkr.protocol.sse import SSEDecoder, delta_frame_prefix, delta_string, plain_frame
 
 __all__ = [
     "CACHEABLE_STOPS",
@@ -94,14 +94,9 @@ class StreamRecorder:
         if type(chunk) is not bytes:
             chunk = bytes(chunk)
         follow = self._next
-        if (
-            follow is not None
-            and chunk.endswith(b"}}\n\n")
-            and chunk.startswith(follow[0])
-            and not (self._carry or self._pending)
-        ):
+        if follow is not None and not (self._carry or self._pending):
             # The usual chunk: one whole frame, the next delta of the same block.
-            piece = json_string(chunk[len(follow[0]) : -4])
+            piece = delta_string(chunk, follow[0], blank_line=True)
             if piece is not None:
                 follow[1].append(piece)
                 return
@@ -117,21 +112,17 @@ class StreamRecorder:
         self._carry = frames.pop()  # no blank line after it yet
         for at, frame in enumerate(frames):
             follow = self._next
-            if follow is not None and frame.startswith(follow[0]) and frame.endswith(b"}}"):
-                piece = json_string(frame[len(follow[0]) : -2])
-                if piece is not None:
-                    follow[1].append(piece)
-                    continue
-            name_end = frame.find(_LF)
-            if (
-                not frame.startswith(b"event: ")
-                or not frame.startswith(b"data: ", name_end + 1)
-                or frame.find(_LF, name_end + 1) >= 0
-            ):
+            piece = None if follow is None else delta_string(frame, follow[0])
+            if piece is not None:
+                assert follow is not None
+                follow[1].append(piece)
+                continue
+            plain = plain_frame(frame)
+            if plain is None:
                 # Not one `event:` line and one `data:` line: the decoder's full rules.
                 self._decode(buf[sum(len(done) + 2 for done in frames[:at]) :])
                 return
-            self._event(frame[7:name_end].decode("utf-8", "replace") or None, frame[name_end + 7 :])
+            self._event(*plain)
             if self.failed:
                 return
 
@@ -249,7 +240,6 @@ class StreamRecorder:
 
 
 _CR = 0x0D
-_LF = 0x0A
 _CARRY_LIMIT = 64 * 1024
 _PINGS = (b'{"type":"ping"}', b'{"type": "ping"}')
 # Deltas whose strings join into a field of the block; tool input is kept apart (`_json`).

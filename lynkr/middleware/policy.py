@@ -58,7 +58,7 @@ from lynkr.policy import (
     evaluate_tool_call,
 )
 from lynkr.protocol import SSEDecoder, encode_event, estimate_input_tokens
-from lynkr.protocol.sse import delta_frame_prefix, json_string
+from lynkr.protocol.sse import delta_frame_prefix, delta_string, plain_frame
 
 __all__ = ["PolicyMiddleware"]
 
@@ -313,16 +313,11 @@ class _Responder:
         for at, frame in enumerate(frames):
             if self.held_frame is not None and self.held_input(frame + b"\n\n"):
                 continue
-            name_end = frame.find(_LF)
-            if (
-                not frame.startswith(b"event: ")
-                or not frame.startswith(b"data: ", name_end + 1)
-                or frame.find(_LF, name_end + 1) >= 0
-            ):
+            plain = plain_frame(frame)
+            if plain is None:
                 self.carry = b""
                 return buf[sum(len(done) + 2 for done in frames[:at]) :]
-            name = frame[7:name_end].decode("utf-8", "replace") or None
-            out.append(self.on_event(name, frame[name_end + 7 :], frame + b"\n\n"))
+            out.append(self.on_event(*plain, frame + b"\n\n"))
             if self.broken:
                 self.carry = b""
                 break
@@ -336,9 +331,7 @@ class _Responder:
         without parsing the rest; any other frame is left to `on_event`.
         """
         prefix = self.held_frame
-        if prefix is None or not raw.endswith(b"}}\n\n") or not raw.startswith(prefix):
-            return False
-        piece = json_string(raw[len(prefix) : -4])
+        piece = None if prefix is None else delta_string(raw, prefix, blank_line=True)
         if piece is None:
             return False
         self.held_json.append(piece)

@@ -34,8 +34,10 @@ __all__ = [
     "SSEDecoder",
     "SSEEvent",
     "delta_frame_prefix",
+    "delta_string",
     "encode_event",
     "json_string",
+    "plain_frame",
 ]
 
 # One line terminator: CRLF, a lone CR or a lone LF (WHATWG: "end-of-line").
@@ -329,3 +331,30 @@ def json_string(raw: bytes) -> str | None:
     except orjson.JSONDecodeError:
         return None
     return value if type(value) is str else None
+
+
+def delta_string(frame: bytes, prefix: bytes, *, blank_line: bool = False) -> str | None:
+    """The string of a delta `frame` that is `prefix` (`delta_frame_prefix`), one JSON
+    string, then the two closing braces (and the blank line, with `blank_line`); else None.
+    """
+    tail = b"}}\n\n" if blank_line else b"}}"
+    if not (frame.startswith(prefix) and frame.endswith(tail)):
+        return None
+    return json_string(frame[len(prefix) : -len(tail)])
+
+
+def plain_frame(frame: bytes) -> tuple[str | None, bytes] | None:
+    """(event name, data) of a frame (its blank line cut off) that is exactly one
+    `event: …` line and one `data: …` line with `\n` line ends, as Anthropic writes them.
+
+    None for any other framing (comments, `id:`, several `data:` lines, no space after
+    the colon…): the caller hands the rest of the stream to `SSEDecoder`.
+    """
+    name_end = frame.find(_LF)
+    if (
+        not frame.startswith(b"event: ")
+        or not frame.startswith(b"data: ", name_end + 1)
+        or frame.find(_LF, name_end + 1) >= 0
+    ):
+        return None
+    return frame[7:name_end].decode("utf-8", "replace") or None, frame[name_end + 7 :]
