@@ -190,7 +190,7 @@ class AgentApp:
             await _cancel_on_disconnect(receive, call)
         finally:
             if recorder is not None:
-                self._record_turn(recorder)
+                self._record_turn(recorder, context.answer_changed)
 
     def _recorder(self, scope: Scope, body: dict[str, Any]) -> _AnswerRecorder | None:
         """The session recording of this turn: its request snapshotted now, before any
@@ -202,16 +202,18 @@ class AgentApp:
         context.session_id = session
         return _AnswerRecorder(session, self.sessions.snapshot(body))
 
-    def _record_turn(self, recorder: _AnswerRecorder) -> None:
+    def _record_turn(self, recorder: _AnswerRecorder, changed_on_the_way: bool) -> None:
         """Queue the turn for the session store; the client never waits for it.
 
         The answer is assembled on the store's writer thread, in the same job as
         the request: one hand-off per turn. An error, or an answer the client did
-        not get whole, leaves the request without an answer.
+        not get whole, leaves the request without an answer — as does one that a layer
+        outside changed on its way (the policy refusing a tool call): the agent saw the
+        upstream's answer, not the client's.
         """
         assert self.sessions is not None
         answer = None
-        if recorder.status == 200 and recorder.complete:
+        if recorder.status == 200 and recorder.complete and not changed_on_the_way:
             answer = partial(assemble_answer, b"".join(recorder.chunks), recorder.content_type)
         try:
             self.sessions.submit_turn(recorder.session_id, recorder.request, answer)

@@ -375,6 +375,7 @@ def _common_prefix(new: list[bytes], old: list[bytes]) -> int:
     return same
 
 
+_INT64_MAX = 2**63 - 1
 _RECENT_BYTES = 8 * 2**20
 _RECENT_SESSIONS = 1024
 # Approximate bytes of Python objects besides the encoded messages (see `_Recent.prepare`).
@@ -575,6 +576,9 @@ class SessionStore:
                 self.backlog -= 1
             error = job.exception()  # never cancelled: no one else holds the job's future
             if error is not None:
+                # Rolled back: the session tally may count a session that is not there
+                # (runs on the writer thread, the tally's only user).
+                self._sessions = None
                 _log.warning(
                     "session_store_failed", job=what, session=session_id, error=repr(error)
                 )
@@ -697,8 +701,15 @@ class SessionStore:
         except Exception as exc:  # a broken answer must not cost the request its record
             _log.warning("session_answer_failed", session=session_id, error=repr(exc))
             message = None
-        if message is not None:
+        if message is None:
+            return
+        db.execute("SAVEPOINT lynkr_answer")
+        try:
             self._record_answer(db, ref, _answer_parts(message, None), now)
+        except Exception as exc:  # an answer that cannot be stored keeps its request
+            db.execute("ROLLBACK TO lynkr_answer")
+            _log.warning("session_answer_failed", session=session_id, error=repr(exc))
+        db.execute("RELEASE lynkr_answer")
 
     def _record_answer(
         self, db: Connection, turn: TurnRef | Future[TurnRef], answer: _Answer, now: float
@@ -830,9 +841,12 @@ def _answer_parts(message_or_content: Any, usage: Mapping[str, Any] | None) -> _
         content = message_or_content
     encoded = encode_message({"role": "assistant", "content": content})
     counts = {
-        field: int(value)
+        field: min(max(int(value), 0), _INT64_MAX)  # SQLite integers are 64-bit
         for field, value in (usage or {}).items()
-        if field in USAGE_FIELDS and isinstance(value, int | float) and not isinstance(value, bool)
+        if field in USAGE_FIELDS
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
     }
     return _Answer(encoded, stop_reason if isinstance(stop_reason, str) else None, counts)
 

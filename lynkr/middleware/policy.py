@@ -40,6 +40,7 @@ from lynkr.asgi import (
     ClientDisconnected,
     Message,
     Receive,
+    RequestContext,
     Scope,
     Send,
     get_context,
@@ -104,7 +105,7 @@ class PolicyMiddleware:
                 return
             receive = replay_receive(scope, receive)
         if self.enforce_on_responses:
-            send = _Responder(self, send).send
+            send = _Responder(self, send, get_context(scope)).send
         await self.app(scope, receive, send)
 
     async def _apply_request_rules(self, scope: Scope, body: dict[str, Any], send: Send) -> bool:
@@ -146,9 +147,10 @@ class PolicyMiddleware:
 class _Responder:
     """One response: checks the tool_use blocks of a JSON body or of an SSE stream."""
 
-    def __init__(self, middleware: PolicyMiddleware, send: Send) -> None:
+    def __init__(self, middleware: PolicyMiddleware, send: Send, context: RequestContext) -> None:
         self.middleware = middleware
         self.downstream = send
+        self.context = context
         self.mode = "pass"
         self.start: Message | None = None
         self.chunks: list[bytes] = []
@@ -220,6 +222,7 @@ class _Responder:
             if b"tool_use" in raw or b"\\u" in raw:
                 # Unreadable to lynkr, but a laxer JSON reader could find a tool_use in it.
                 self.broken = True
+                self.context.answer_changed = True
                 return anthropic_error_body(
                     "api_error",
                     "The upstream's answer was not valid JSON, so lynkr's policy could not "
@@ -246,6 +249,7 @@ class _Responder:
             self.allowed_calls += 1
             return block
         self.refused_calls += 1
+        self.context.answer_changed = True
         logger.info("policy.tool_use_refused", tool=name, rule=decision.rule)
         return {"type": "text", "text": self.middleware.refusal_text(name, decision)}
 
@@ -390,6 +394,7 @@ class _Responder:
         retries without streaming, where the whole answer is checked) and nothing after.
         """
         self.broken = True
+        self.context.answer_changed = True
         self.held_block, self.held, self.held_frame, self.held_json = None, [], None, []
         logger.warning("policy.stream_refused", reason=what)
         message = (
@@ -412,13 +417,18 @@ class _Responder:
         try:
             tool_input = orjson.loads(text) if text else block.get("input", {})
         except orjson.JSONDecodeError:
-            tool_input = {}
+            tool_input = None
+        if not isinstance(tool_input, dict):
+            # Cut short or not JSON to lynkr, but a lenient client parser still reads
+            # arguments from it (a partial-JSON reader, a laxer decoder): not checkable.
+            return self.fail_closed("a tool call whose input is not a whole JSON object")
         name = str(block.get("name", ""))
         decision = self.middleware.check_tool_use(name, tool_input, self.allowed_calls)
         if decision.allowed:
             self.allowed_calls += 1
             return held
         self.refused_calls += 1
+        self.context.answer_changed = True
         logger.info("policy.tool_use_refused", tool=name, rule=decision.rule, stream=True)
         return _text_block(block["index"], self.middleware.refusal_text(name, decision))
 

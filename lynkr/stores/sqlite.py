@@ -284,6 +284,7 @@ class Database:
         self._jobs: deque[_Job] = deque()
         self._lock = threading.Lock()
         self._draining = False
+        self._read_queued = threading.Event()
 
     @property
     def driver(self) -> Driver:
@@ -345,6 +346,8 @@ class Database:
     def _schedule(self, job: _Job, executor: ThreadPoolExecutor) -> None:
         """Queue `job`, waking the worker unless a drain will reach it (holding `_lock`)."""
         self._jobs.append(job)
+        if not job.write:
+            self._read_queued.set()
         if not self._draining:
             self._draining = True
             executor.submit(self._drain)
@@ -353,17 +356,21 @@ class Database:
 
     def _drain(self) -> None:
         """Run queued jobs in order until none is left: consecutive writes together."""
-        if self.write_delay and self._next_is_write():
-            time.sleep(self.write_delay)  # group commit: let the writes of the next moments join
+        if self.write_delay and self._should_wait():
+            # Group commit: let the writes of the next moments join this transaction.
+            # A read queued meanwhile ends the wait (`_schedule`): reads never wait it out.
+            self._read_queued.wait(self.write_delay)
         while batch := self._take():
             if batch[0].write:
                 self._write(batch)
             else:
                 _settle(batch[0], self._db)
 
-    def _next_is_write(self) -> bool:
+    def _should_wait(self) -> bool:
+        """Whether the queue holds only writes (and at least one)."""
         with self._lock:
-            return bool(self._jobs) and self._jobs[0].write
+            self._read_queued.clear()
+            return bool(self._jobs) and all(job.write for job in self._jobs)
 
     def _take(self) -> list[_Job]:
         """The next job, or the next writes (up to `max_batch`); [] when the queue is empty."""

@@ -23,9 +23,11 @@ from hypothesis import strategies as st
 
 from lynkr.agent.sessions import (
     BacklogFull,
+    RequestSnapshot,
     SessionsEndpoint,
     SessionStore,
     TurnRef,
+    _Messages,
     _messages,
     _prepare,
     _Recent,
@@ -1002,3 +1004,54 @@ def test_the_recent_requests_memory_is_bounded_for_a_flood_of_tiny_sessions() ->
         recent.prepare(f"fp_{n}", _messages(body))
     assert len(recent._last) <= 1024
     assert recent.size <= recent.budget
+
+
+def test_a_failed_turn_does_not_leave_the_session_tally_counting_it(db_path: Path) -> None:
+    """A new session's turn rolled back after the tally counted it must not make the store
+    evict live sessions (max_sessions=5, 3 stored, 5 failed, 1 more: all 4 stay)."""
+    broken = RequestSnapshot(_Messages(roles=[], encoded=[b'{"content":[]}'], model="m"), 0.0)
+
+    async def main() -> list[str]:
+        store = SessionStore(db_path, max_sessions=5)
+        await store.open()
+        for n in range(3):
+            await asyncio.wrap_future(
+                store.submit_turn(f"ok{n}", store.snapshot(request([user("a")])))
+            )
+        for n in range(5):
+            failed = store.submit_turn(f"bad{n}", broken)  # fails after the session row
+            with pytest.raises(IndexError):
+                await asyncio.wrap_future(failed)
+        last = store.submit_turn("ok3", store.snapshot(request([user("b")])))
+        await asyncio.wrap_future(last)
+        found = sorted(s["id"] for s in await store.list())
+        await store.close()
+        return found
+
+    assert run(main()) == ["ok0", "ok1", "ok2", "ok3"]
+
+
+def test_an_answer_that_cannot_be_stored_keeps_its_request(db_path: Path) -> None:
+    def unstorable() -> Any:
+        return {"content": [{"type": "text", "text": {1, 2}}], "usage": usage(1, 1)}
+
+    async def main() -> dict[str, Any] | None:
+        store = SessionStore(db_path)
+        await store.open()
+        await asyncio.wrap_future(
+            store.submit_turn("s", store.snapshot(request([user("a")])), unstorable)
+        )
+        huge = {**assistant("ok"), "usage": {"output_tokens": 2**70}}
+        await asyncio.wrap_future(
+            store.submit_turn("s", store.snapshot(request([user("b")])), lambda: huge)
+        )
+        found = await store.get("s")
+        await store.close()
+        return found
+
+    found = run(main())
+    assert found is not None
+    first, second = found["turns"]
+    assert first["answer"] is None and first["new_messages"][0]["summary"] == "a"
+    assert second["answer"]["summary"] == "ok"
+    assert second["usage"]["output_tokens"] == 2**63 - 1  # clamped to SQLite's integers

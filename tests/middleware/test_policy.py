@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
-from lynkr.asgi import Receive, Scope, Send, send_json
+from lynkr.asgi import Receive, Scope, Send, get_context, send_json
 from lynkr.middleware.policy import PolicyMiddleware
 from lynkr.policy import Policy
 from lynkr.protocol import SSEDecoder, encode_event
@@ -497,3 +497,31 @@ def test_a_json_answer_lynkr_cannot_parse_is_not_passed_when_it_may_hold_a_tool_
     assert response.status_code == 502
     assert b"sudo rm" not in response.content
     assert response.json()["error"]["type"] == "api_error"
+
+
+@pytest.mark.parametrize("chunk", [0, 11])
+def test_a_held_tool_use_whose_input_is_cut_short_stops_the_stream(chunk: int) -> None:
+    """`{"remote":"origin","force":true` (no closing brace): a partial-JSON reader still
+    sees `force`, so the call cannot be checked as `{}` and passed."""
+    events = [*STREAM[:5], _input(1, '{"command":"sudo rm -rf /var/lib"'), *STREAM[7:]]
+    raw = sse(*events)
+    chunks = (
+        [raw[i : i + chunk] for i in range(0, len(raw), chunk)]
+        if chunk
+        else [frame + b"\n\n" for frame in raw.split(b"\n\n")[:-1]]
+    )
+    body = b"".join(part for part, _ in sent_chunks(chunks))
+    assert b"sudo rm" not in body
+    assert b"event: error" in body and b"not a whole JSON object" in body
+
+
+def test_a_refused_call_marks_the_answer_as_changed_for_the_inner_layers() -> None:
+    seen: list[bool] = []
+    inner = streaming(sse(*STREAM), 64)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await inner(scope, receive, send)
+        seen.append(get_context(scope).answer_changed)  # what the agent reads after sending
+
+    TestClient(PolicyMiddleware(app, enforce_on_responses=True)).post("/v1/messages", json=BODY)
+    assert seen == [True]

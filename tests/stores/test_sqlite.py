@@ -344,3 +344,15 @@ def test_a_write_delay_does_not_hold_back_reads(tmp_path: Path) -> None:
 def test_a_write_delay_out_of_range_is_refused(tmp_path: Path, delay: float) -> None:
     with pytest.raises(ValueError, match="write_delay must be between 0 and 10 seconds"):
         Database(tmp_path / "x.db", write_delay=delay)
+
+
+def test_a_read_queued_behind_a_delayed_write_ends_the_wait(tmp_path: Path) -> None:
+    async def scenario() -> list[int]:
+        database = Database(tmp_path / "wake.db", setup=_schema, write_delay=10)
+        await database.open()
+        database.submit_write(_insert, 7)
+        values = await asyncio.wait_for(database.run(_values), 5)  # not 10 s
+        await database.close()
+        return values
+
+    assert run(scenario()) == [7]  # and in order: the write ran first
