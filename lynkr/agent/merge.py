@@ -67,7 +67,10 @@ class StepMerger:
         self.started = False
         self._next_index = 0
         self._step = Step()
-        self._open: dict[int, tuple[int | None, dict[str, Any], list[str]]] = {}
+        # Open blocks by upstream index: the client's index (None: hidden), the block,
+        # its tool-input fragments, and its text/thinking pieces (joined when it stops:
+        # growing a string per delta is quadratic in the answer's length).
+        self._open: dict[int, _OpenBlock] = {}
 
     # Streaming ---------------------------------------------------------------
 
@@ -99,7 +102,7 @@ class StepMerger:
         block = dict(data.get("content_block") or {})
         hidden = block.get("type") == "tool_use" and block.get("name") in self.internal
         client_index = None if hidden else self._take_index()
-        self._open[data.get("index", 0)] = (client_index, block, [])
+        self._open[data.get("index", 0)] = (client_index, block, [], {})
         if client_index is None:
             return []
         return [("content_block_start", {**data, "index": client_index})]
@@ -108,8 +111,8 @@ class StepMerger:
         entry = self._open.get(data.get("index", 0))
         if entry is None:
             return []
-        client_index, block, parts = entry
-        _apply_delta(block, parts, data.get("delta") or {})
+        client_index, block, parts, pieces = entry
+        _apply_delta(block, parts, pieces, data.get("delta") or {})
         return (
             []
             if client_index is None
@@ -120,7 +123,9 @@ class StepMerger:
         entry = self._open.pop(data.get("index", 0), None)
         if entry is None:
             return []
-        client_index, block, parts = entry
+        client_index, block, parts, pieces = entry
+        for name, joined in pieces.items():
+            block[name] = block.get(name, "") + "".join(joined)
         if block.get("type") == "tool_use":
             block["input"] = _parse_input(parts, block.get("input"))
         self._step.blocks.append(block)
@@ -200,14 +205,19 @@ class StepMerger:
         return index
 
 
-def _apply_delta(block: dict[str, Any], parts: list[str], delta: dict[str, Any]) -> None:
+_OpenBlock = tuple[int | None, dict[str, Any], list[str], dict[str, list[str]]]
+
+
+def _apply_delta(
+    block: dict[str, Any], parts: list[str], pieces: dict[str, list[str]], delta: dict[str, Any]
+) -> None:
     kind = delta.get("type")
     if kind == "text_delta":
-        block["text"] = block.get("text", "") + delta.get("text", "")
+        pieces.setdefault("text", []).append(delta.get("text", ""))
     elif kind == "input_json_delta":
         parts.append(delta.get("partial_json", ""))
     elif kind == "thinking_delta":
-        block["thinking"] = block.get("thinking", "") + delta.get("thinking", "")
+        pieces.setdefault("thinking", []).append(delta.get("thinking", ""))
     elif kind == "signature_delta":
         block["signature"] = delta.get("signature", "")
 

@@ -244,3 +244,31 @@ def test_assemble_answer_agrees_with_step_merger(name: str) -> None:
     except Exception as exc:
         answer = type(exc)
     assert answer == expected
+
+
+def test_a_long_streamed_block_is_assembled_in_order_in_linear_time() -> None:
+    """Deltas are kept as pieces and joined at content_block_stop (no string regrown per delta)."""
+    merger = StepMerger(internal_tools=())
+    merger.begin_step()
+    merger.feed(
+        "content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}
+    )
+    for n in range(20_000):
+        merger.feed(
+            "content_block_delta",
+            {"index": 0, "delta": {"type": "thinking_delta", "thinking": f"{n},"}},
+        )
+    merger.feed(
+        "content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": "s"}}
+    )
+    merger.feed("content_block_stop", {"index": 0})
+    merger.feed("content_block_start", {"index": 1, "content_block": {"type": "text", "text": "a"}})
+    merger.feed("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "b"}})
+    merger.feed("content_block_stop", {"index": 1})
+    thinking, text = merger.end_step().blocks
+    assert thinking == {
+        "type": "thinking",
+        "thinking": ",".join(map(str, range(20_000))) + ",",
+        "signature": "s",
+    }
+    assert text == {"type": "text", "text": "ab"}
