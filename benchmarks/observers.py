@@ -60,7 +60,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -75,28 +74,12 @@ from lynkr.cache.record import StreamRecorder
 from lynkr.config.policy import load_policy_data
 from lynkr.middleware.policy import PolicyMiddleware
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from micro import TOKENS, chunked, cpu_per_call, drive
+
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = 2
 BIG = {"text": 200, "tool": 50}
-TOKENS = [
-    " the",
-    " function",
-    " returns",
-    ' "ok"',
-    "\n\n",
-    "```python\n",
-    "    if",
-    " x",
-    " ==",
-    " 0:",
-    " café",
-    " —",
-    " résumé",
-    "’s",
-    " `path`",
-    "\\n",
-    ".",
-]
 COMMAND = (
     "cd /home/dev/lynkr && grep -rn 'def feed' lynkr/protocol lynkr/cache lynkr/agent "
     "| sort | head -40 && git log --oneline -5 -- lynkr/protocol/sse.py"
@@ -189,24 +172,7 @@ def tool_stream(events: int) -> list[bytes]:
 STREAMS: dict[str, Callable[[int], list[bytes]]] = {"text": text_stream, "tool": tool_stream}
 
 
-def chunked(frames: list[bytes], how: str) -> list[bytes]:
-    """The network reads: one event each, or fixed 4096-byte reads."""
-    if how == "event":
-        return frames
-    body = b"".join(frames)
-    return [body[i : i + 4096] for i in range(0, len(body), 4096)]
-
-
 # --- the observers --------------------------------------------------------------------------
-
-
-def _drive(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine that never really waits."""
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        return stop.value
-    raise RuntimeError("the observed path waited on something")
 
 
 def recorder_run(chunks: list[bytes]) -> Callable[[], Any]:
@@ -249,7 +215,7 @@ def policy_run(chunks: list[bytes], *, middleware: bool = True) -> Callable[[], 
                 out.append(message.get("body", b""))
 
         scope = {"type": "http", "method": "POST", "path": "/v1/messages", "headers": []}
-        _drive(outer(scope, receive, sink))
+        drive(outer(scope, receive, sink))
         return b"".join(out)
 
     return once
@@ -282,25 +248,6 @@ def check(kind: str) -> None:
         assert message["content"][1]["input"]["command"] == COMMAND
 
 
-def cpu_per_stream(once: Callable[[], Any], *, seconds: float, repeats: int) -> float:
-    """Seconds of CPU for one call of `once`: the minimum over `repeats` timed batches."""
-    count, spent = 1, 0.0
-    while spent < seconds / 10:
-        count *= 2
-        started = time.process_time()
-        for _ in range(count):
-            once()
-        spent = time.process_time() - started
-    count = max(1, int(count * seconds / spent))
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.process_time()
-        for _ in range(count):
-            once()
-        best = min(best, (time.process_time() - started) / count)
-    return best
-
-
 OBSERVERS: dict[str, Callable[[list[bytes]], Callable[[], Any]]] = {
     "recorder": recorder_run,
     "policy": policy_run,
@@ -324,10 +271,10 @@ def main() -> None:
         for kind, make in STREAMS.items():
             for how in ("event",) if name == "assemble" else ("event", "4k"):
                 big_n = BIG[kind]
-                big = cpu_per_stream(
+                big = cpu_per_call(
                     OBSERVERS[name](chunked(make(big_n), how)), seconds=seconds, repeats=repeats
                 )
-                small = cpu_per_stream(
+                small = cpu_per_call(
                     OBSERVERS[name](chunked(make(SMALL), how)), seconds=seconds, repeats=repeats
                 )
                 marginal = (big - small) / (big_n - SMALL) * 1e6

@@ -50,8 +50,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -66,25 +65,10 @@ from lynkr.providers.ollama import OllamaProvider
 from lynkr.providers.openai import OpenAIProvider
 from lynkr.providers.translating import TranslatingProvider
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from micro import TOKENS, chunked, cpu_per_call, drive
+
 BIG, SMALL = 200, 2
-TOKENS = [
-    " the",
-    " function",
-    " returns",
-    ' "ok"',
-    "\n\n",
-    "```python\n",
-    "    if",
-    " x",
-    " ==",
-    " 0:",
-    " café",
-    " —",
-    " résumé",
-    "’s",
-    " `path`",
-    ".",
-]
 ARG_FRAGMENTS = ['{"', "file", "_path", '":"', "/src", "/lynkr", "/proto", "col", ".py", '"}']
 
 # --- upstream streams -----------------------------------------------------------------------
@@ -178,14 +162,6 @@ def ollama_events(events: int) -> list[bytes]:
     return [line(TOKENS[i % len(TOKENS)]) for i in range(events)] + [line("", done=True)]
 
 
-def chunked(events: list[bytes], how: str) -> list[bytes]:
-    """The network reads: one event each, or fixed 4096-byte reads."""
-    if how == "event":
-        return events
-    body = b"".join(events)
-    return [body[i : i + 4096] for i in range(0, len(body), 4096)]
-
-
 # --- the server's path, without sockets -----------------------------------------------------
 
 
@@ -211,15 +187,6 @@ class _FakeClient:
         self, method: str, url: str, *, headers: Any, content: bytes
     ) -> AsyncIterator[_FakeResponse]:
         yield _FakeResponse(self.chunks)
-
-
-def _drive(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine that never really waits."""
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        return stop.value
-    raise RuntimeError("the translation path waited on something")
 
 
 async def _one_stream(provider: TranslatingProvider, request: MessagesRequest) -> int:
@@ -261,23 +228,10 @@ def cpu_per_stream(kind: str, how: str, events: int, *, seconds: float, repeats:
     provider, client = _provider(kind)
     client.chunks = chunked(STREAMS[kind](events), how)
     request = MessagesRequest(body=dict(REQUEST.body))
-    assert _drive(_one_stream(provider, request)) > 0
-    # Size a batch to about `seconds` of CPU.
-    count, spent = 1, 0.0
-    while spent < seconds / 10:
-        count *= 2
-        started = time.process_time()
-        for _ in range(count):
-            _drive(_one_stream(provider, request))
-        spent = time.process_time() - started
-    count = max(1, int(count * seconds / spent))
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.process_time()
-        for _ in range(count):
-            _drive(_one_stream(provider, request))
-        best = min(best, (time.process_time() - started) / count)
-    return best
+    assert drive(_one_stream(provider, request)) > 0
+    return cpu_per_call(
+        lambda: drive(_one_stream(provider, request)), seconds=seconds, repeats=repeats
+    )
 
 
 def translated(events: int) -> list[bytes]:
@@ -290,7 +244,7 @@ def translated(events: int) -> list[bytes]:
         async with provider.messages(MessagesRequest(body=dict(REQUEST.body))) as response:
             out.extend([chunk async for chunk in response.chunks])
 
-    _drive(collect())
+    drive(collect())
     return out
 
 
@@ -303,21 +257,7 @@ def decoder_cpu(events: int, *, seconds: float, repeats: int) -> float:
         for chunk in chunks:
             decoder.feed(chunk)
 
-    count, spent = 1, 0.0
-    while spent < seconds / 10:
-        count *= 2
-        started = time.process_time()
-        for _ in range(count):
-            once()
-        spent = time.process_time() - started
-    count = max(1, int(count * seconds / spent))
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.process_time()
-        for _ in range(count):
-            once()
-        best = min(best, (time.process_time() - started) / count)
-    return best
+    return cpu_per_call(once, seconds=seconds, repeats=repeats)
 
 
 def check_output() -> Iterator[str]:
@@ -330,7 +270,7 @@ def check_output() -> Iterator[str]:
         async with provider.messages(MessagesRequest(body=dict(REQUEST.body))) as response:
             out.extend([chunk async for chunk in response.chunks])
 
-    _drive(collect())
+    drive(collect())
     for frame in b"".join(out).split(b"\n\n")[:-1]:
         yield frame.split(b"\n", 1)[0].decode()
 
