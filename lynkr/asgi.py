@@ -34,6 +34,7 @@ __all__ = [
     "current_body",
     "get_context",
     "header",
+    "nested_too_deeply",
     "parsed_body",
     "read_body",
     "replay_receive",
@@ -170,8 +171,23 @@ async def parsed_body(
             f"Request body must be a JSON object, got {type(parsed).__name__}. "
             'Send e.g. {"model": ..., "max_tokens": ..., "messages": [...]}.'
         )
+    try:
+        # orjson reads 1024 levels of nesting but writes only 254: a body deeper than that
+        # could not be written again by any layer (a cache key, a translation, a rewrite).
+        # Trying once costs ~14 µs for a 78 KB body, far less than walking it in Python.
+        orjson.dumps(parsed)
+    except orjson.JSONEncodeError:
+        raise nested_too_deeply() from None
     context.body = parsed
     return parsed
+
+
+def nested_too_deeply() -> ClientError:
+    """The error for a body lynkr cannot serialise again, or check, for its nesting."""
+    return ClientError(
+        "Request body is nested too deeply to check. "
+        "Send JSON nested at most 254 levels deep (content blocks inside blocks count)."
+    )
 
 
 def replay_receive(scope: Scope, receive: Receive) -> Receive:

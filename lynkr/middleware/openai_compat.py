@@ -32,6 +32,7 @@ from lynkr.asgi import (
     Send,
     get_context,
     header,
+    nested_too_deeply,
     parsed_body,
     replay_receive,
     send_json,
@@ -107,7 +108,12 @@ class OpenAICompatMiddleware:
             translated = openai_request_to_anthropic(
                 request, default_max_tokens=self.default_max_tokens
             )
+            raw = orjson.dumps(translated)
         except ClientDisconnected:
+            return
+        except orjson.JSONEncodeError:  # translating added a level or two past orjson's 254
+            error = nested_too_deeply()
+            await _send_openai_error(send, error.status_code, error.error_type, error.message)
             return
         except LynkrError as error:
             await _send_openai_error(send, error.status_code, error.error_type, error.message)
@@ -120,7 +126,6 @@ class OpenAICompatMiddleware:
             )
             await _send_openai_error(send, 400, "invalid_request_error", message)
             return
-        raw = orjson.dumps(translated)
         context = get_context(scope)
         # `raw` is exactly the translated body: later layers may forward it as is.
         context.body, context.body_changed, context.raw_body = translated, False, raw

@@ -515,3 +515,17 @@ def test_a_malformed_request_is_an_openai_400_not_a_500() -> None:
     response = client.post("/v1/chat/completions", json=bad)
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_request_nested_too_deeply_is_a_400_not_a_500() -> None:
+    """A tool's parameters nested 300 levels: parsed fine, but no layer could write it again."""
+    deep = '{"type":"object","properties":{"x":' * 150 + "{}" + "}}" * 150
+    raw = (
+        b'{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function",'
+        b'"function":{"name":"f","parameters":' + deep.encode() + b"}}]}"
+    )
+    inner = AnthropicApp()
+    sent = drive(OpenAICompatMiddleware(inner), "POST", "/v1/chat/completions", raw)
+    assert sent[0]["status"] == 400
+    assert b"nested too deeply" in sent[1]["body"]
+    assert inner.seen == []
