@@ -45,10 +45,11 @@ from typing import Any
 
 import orjson
 
+from lynkr.protocol.anthropic import BILLING_PREFIX, without_billing_header
+
 __all__ = ["BILLING_PREFIX", "EXCLUDED_FIELDS", "KEY_VERSION", "cache_key", "canonical_request"]
 
 KEY_VERSION = 1
-BILLING_PREFIX = "x-anthropic-billing-header:"
 EXCLUDED_FIELDS = frozenset({"stream", "metadata"})
 
 
@@ -76,7 +77,7 @@ def canonical_request(body: Mapping[str, Any]) -> dict[str, Any]:
     Containers are copied only where something is removed; the body itself is never changed.
     """
     out = {key: value for key, value in body.items() if key not in EXCLUDED_FIELDS}
-    system = _without_billing_header(out.get("system"))
+    system = without_billing_header(out.get("system"))
     if system:
         out["system"] = _blocks(system)
     else:
@@ -136,25 +137,6 @@ def _unmarked(item: Any) -> Any:
     if isinstance(item, dict) and "cache_control" in item:
         return {key: value for key, value in item.items() if key != "cache_control"}
     return item
-
-
-def _without_billing_header(system: Any) -> Any:
-    """`system` without Claude Code's billing-header block (PROTOCOL.md A.4)."""
-    if isinstance(system, str):
-        if system.startswith(BILLING_PREFIX):
-            return system.partition("\n")[2].lstrip("\n")
-        return system
-    if isinstance(system, list):
-        return [block for block in system if not _is_billing_block(block)]
-    return system
-
-
-def _is_billing_block(block: Any) -> bool:
-    return (
-        isinstance(block, dict)
-        and isinstance(block.get("text"), str)
-        and block["text"].startswith(BILLING_PREFIX)
-    )
 
 
 def _header_values(headers: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:

@@ -17,10 +17,13 @@ from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 __all__ = [
+    "BILLING_PREFIX",
     "UpstreamRewrite",
     "filter_betas",
     "prepare_request",
     "rewrite_model_in_message",
+    "text_of",
+    "without_billing_header",
 ]
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
@@ -125,19 +128,26 @@ def _strip_billing_header(body: dict[str, Any]) -> bool:
     is removed.
     """
     system = body.get("system")
+    kept = without_billing_header(system)
+    return kept is not system and _set_system(body, kept)
+
+
+def without_billing_header(system: Any) -> Any:
+    """`system` without Claude Code's billing-header block (A.4); `system` itself if it has none.
+
+    In a string `system` the header is the first line; in a block list, a text
+    block starting with it. Pure: a copy is made only when something goes.
+    The upstream rewrite, the cache key, the OpenAI translation and the
+    conversation fingerprint all read `system` through this.
+    """
     if isinstance(system, str):
         if not system.startswith(BILLING_PREFIX):
-            return False
-        rest = system.partition("\n")[2].lstrip("\n")
-        return _set_system(body, rest)
+            return system
+        return system.partition("\n")[2].lstrip("\n")
     if not isinstance(system, list):
-        return False
-    kept = [block for block in system if not _is_billing_block(block)]
-    return len(kept) != len(system) and _set_system(body, kept)
-
-
-def _is_billing_block(block: Any) -> bool:
-    return _text_of(block).startswith(BILLING_PREFIX)
+        return system
+    kept = [block for block in system if not text_of(block).startswith(BILLING_PREFIX)]
+    return system if len(kept) == len(system) else kept
 
 
 def _set_system(body: dict[str, Any], system: str | list[Any]) -> bool:
@@ -274,7 +284,7 @@ def _is_user_message(message: Any) -> bool:
 
 def _reminder_block(content: Any) -> dict[str, Any]:
     if isinstance(content, list):
-        content = "\n".join(_text_of(block) for block in content)
+        content = "\n".join(text_of(block) for block in content)
     elif not isinstance(content, str):
         content = ""
     return {"type": "text", "text": f"<system-reminder>\n{content}\n</system-reminder>"}
@@ -297,7 +307,8 @@ def _leading_tool_results(blocks: list[Any]) -> int:
     return count
 
 
-def _text_of(block: Any) -> str:
+def text_of(block: Any) -> str:
+    """A text block's text; "" for anything else."""
     if isinstance(block, dict) and block.get("type") == "text":
         text = block.get("text")
         if isinstance(text, str):

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from lynkr.protocol.anthropic import BILLING_PREFIX
+from lynkr.protocol.anthropic import text_of, without_billing_header
 
 __all__ = ["SYSTEM_HEAD_CHARS", "claude_code_session_id", "conversation_fingerprint"]
 
@@ -68,13 +68,12 @@ def conversation_fingerprint(body: Mapping[str, Any]) -> str:
 
 
 def _system_head(system: Any) -> str:
+    system = without_billing_header(system)
     if isinstance(system, str):
-        text = system.partition("\n")[2] if system.startswith(BILLING_PREFIX) else system
-        return text.lstrip("\n")[:SYSTEM_HEAD_CHARS]
+        return system.lstrip("\n")[:SYSTEM_HEAD_CHARS]
     if not isinstance(system, list):
         return ""
-    texts = [_block_text(block) for block in system]
-    return "\n".join(t for t in texts if not t.startswith(BILLING_PREFIX))[:SYSTEM_HEAD_CHARS]
+    return "\n".join(text_of(block) for block in system)[:SYSTEM_HEAD_CHARS]
 
 
 def _first_user_text(messages: Any) -> str:
@@ -86,17 +85,9 @@ def _first_user_text(messages: Any) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                texts = [_block_text(block) for block in content]
+                texts = [text_of(block) for block in content]
                 joined = "\n".join(t for t in texts if t)
                 # A first message without text (only an image, say): its JSON still tells apart.
                 return joined or orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
             return ""
-    return ""
-
-
-def _block_text(block: Any) -> str:
-    if isinstance(block, dict) and block.get("type") == "text":
-        text = block.get("text")
-        if isinstance(text, str):
-            return text
     return ""

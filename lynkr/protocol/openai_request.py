@@ -17,11 +17,11 @@ from typing import Any, Literal
 
 import orjson
 
+from lynkr.protocol.anthropic import without_billing_header
 from lynkr.protocol.server_tools import strip_server_tools
 
 __all__ = ["OpenAIDialect", "to_openai_request"]
 
-BILLING_PREFIX = "x-anthropic-billing-header:"
 PDF_PLACEHOLDER = "[PDF document omitted: not supported by upstream]"
 IMAGE_PLACEHOLDER = "[image omitted: not supported by upstream]"
 TOOL_IMAGES_INTRO = "Images from tool results:"
@@ -310,15 +310,12 @@ def _system_message(system: Any, dialect: OpenAIDialect) -> Json | None:
     system message. With `keep_cache_control` and a block carrying one, the
     content stays a parts array so each part keeps its `cache_control`.
     """
+    system = without_billing_header(system)
     if isinstance(system, str):
-        if system.startswith(BILLING_PREFIX):
-            system = system.partition("\n")[2].lstrip("\n")
         blocks: list[Any] = [{"type": "text", "text": system}]
     else:
         blocks = system if isinstance(system, list) else []
-    texts = [
-        block for block in blocks if _text(block) and not _text(block).startswith(BILLING_PREFIX)
-    ]
+    texts = [block for block in blocks if _text(block)]
     if not texts:
         return None
     if dialect.keep_cache_control and any("cache_control" in block for block in texts):
