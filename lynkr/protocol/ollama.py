@@ -19,8 +19,7 @@ import orjson
 
 from lynkr.errors import UpstreamError
 from lynkr.protocol.anthropic import UpstreamRewrite, prepare_request
-from lynkr.protocol.openai_stream import DELTA_END, delta_head, stop_frame
-from lynkr.protocol.sse import encode_event
+from lynkr.protocol.openai_stream import DELTA_END, delta_head, frame, stop_frame
 
 __all__ = [
     "OllamaOptions",
@@ -371,10 +370,6 @@ def _message_id() -> str:
     return "msg_" + secrets.token_hex(12)
 
 
-def _frame(payload: dict[str, Any]) -> bytes:
-    return encode_event(payload["type"], orjson.dumps(payload))
-
-
 class OllamaStreamTranslator:
     """Ollama NDJSON objects → Anthropic SSE bytes (B.5's state machine, B.6's stream, case 47).
 
@@ -424,7 +419,7 @@ class OllamaStreamTranslator:
             "stop_sequence": None,
             "usage": {"input_tokens": self._input_tokens, "output_tokens": 0},
         }
-        return _frame({"type": "message_start", "message": message}) + _frame({"type": "ping"})
+        return frame({"type": "message_start", "message": message}) + frame({"type": "ping"})
 
     def feed(self, line: dict[str, Any]) -> bytes:
         """One parsed NDJSON object → the SSE frames it produces (maybe none)."""
@@ -470,14 +465,14 @@ class OllamaStreamTranslator:
             "usage": _usage(line, fallback_input=self._input_tokens),
         }
         self.completed = True
-        return self._close() + _frame(delta) + _frame({"type": "message_stop"})
+        return self._close() + frame(delta) + frame({"type": "message_stop"})
 
     def fail(self, message: str, error_type: str = "api_error") -> bytes:
         """An `error` event; the open block stays as it is and the stream ends (B.5 #9)."""
         if self.completed or self.errored:
             return b""
         self.errored = True
-        return _frame({"type": "error", "error": {"type": error_type, "message": message}})
+        return frame({"type": "error", "error": {"type": error_type, "message": message}})
 
     def _delta(self, kind: str, value: Any) -> bytes:
         """A thinking or text delta of `value`, opening a block of `kind` first if needed."""
@@ -500,12 +495,10 @@ class OllamaStreamTranslator:
         return out + stop_frame(self._index - 1)
 
     def _block_start(self, block: dict[str, Any], kind: str) -> bytes:
-        frame = _frame(
-            {"type": "content_block_start", "index": self._index, "content_block": block}
-        )
+        start = frame({"type": "content_block_start", "index": self._index, "content_block": block})
         self._delta_head = delta_head(self._index, kind)
         self._index += 1
-        return frame
+        return start
 
     def _close(self) -> bytes:
         if self._open is None:

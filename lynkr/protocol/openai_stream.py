@@ -34,7 +34,7 @@ from lynkr.protocol.openai_response import (
     new_id,
     stop_reason,
 )
-from lynkr.protocol.sse import encode_event
+from lynkr.protocol.sse import delta_frame_prefix, encode_event
 
 __all__ = ["OpenAIStreamTranslator"]
 
@@ -46,12 +46,7 @@ _TOOL: Final = "tool"
 
 # The frames sent per token, as byte templates: `delta_head(index, kind) + JSON + DELTA_END`
 # and `stop_frame(index)` are `frame()` of the same payloads, byte for byte.
-_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
-_DELTA_KIND = {
-    _TEXT: b',"delta":{"type":"text_delta","text":',
-    _THINKING: b',"delta":{"type":"thinking_delta","thinking":',
-    _TOOL: b',"delta":{"type":"input_json_delta","partial_json":',
-}
+_DELTA_KIND = {_TEXT: "text_delta", _THINKING: "thinking_delta", _TOOL: "input_json_delta"}
 DELTA_END = b"}}\n\n"
 _STOP_HEAD = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
 _STOP_END = b"}\n\n"
@@ -68,7 +63,7 @@ def frame(payload: Json) -> bytes:
 def delta_head(index: int, kind: str) -> bytes:
     """The `content_block_delta` frame of block `index` up to its value (`kind`: text,
     thinking or tool); the value's JSON and `DELTA_END` complete it."""
-    return _DELTA_HEAD + str(index).encode() + _DELTA_KIND[kind]
+    return delta_frame_prefix(index, _DELTA_KIND[kind])
 
 
 def stop_frame(index: int) -> bytes:
