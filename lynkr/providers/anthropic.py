@@ -25,7 +25,7 @@ from lynkr.protocol import (
     rewrite_model_in_message,
 )
 from lynkr.providers.base import MessagesRequest, ProviderResponse
-from lynkr.providers.errors import error_in_ok_body, provider_secrets, read_error
+from lynkr.providers.errors import ok_body, provider_secrets, read_error
 from lynkr.providers.http import Timeouts, UpstreamClient, UpstreamResponse, forwarded_headers
 from lynkr.providers.whole import single_chunk, whole_message
 
@@ -100,10 +100,10 @@ class AnthropicProvider:
                 yield ProviderResponse(True, _relay(response, rename, self.name), kept)
                 return
             # Read whole before answering, so a malformed answer can still fail over.
-            body = await self._whole(response, rename)
+            body, message = await self._whole(response, rename)
             if request.stream:
                 # Some servers answer a stream request with one JSON message: replay it.
-                yield whole_message(orjson.loads(body), stream=True, headers=kept)
+                yield whole_message(message, stream=True, headers=kept)
             else:
                 yield ProviderResponse(False, single_chunk(body), kept)
 
@@ -143,23 +143,17 @@ class AnthropicProvider:
             headers["anthropic-beta"] = ",".join(betas)
         return headers, content
 
-    async def _whole(self, response: UpstreamResponse, model: str | None) -> bytes:
-        """A non-streaming answer checked to be a message, with the model renamed back."""
+    async def _whole(
+        self, response: UpstreamResponse, model: str | None
+    ) -> tuple[bytes, dict[str, Any]]:
+        """A non-streaming answer checked to be a message, with the model renamed back:
+        its bytes (the upstream's own when nothing was renamed) and its parsed form."""
         body = await response.read()
-        try:
-            message: Any = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(
-                f"provider '{self.name}' answered with a body that is not JSON",
-                provider=self.name,
-            ) from exc
-        error = error_in_ok_body(message, provider=self.name)
-        if error is not None:
-            raise error
+        message = ok_body(body, provider=self.name)
         if model is None:
-            return body
+            return body, message
         rewrite_model_in_message(message, model)
-        return orjson.dumps(message)
+        return orjson.dumps(message), message
 
     async def _error(self, response: UpstreamResponse) -> Exception:
         return await read_error(

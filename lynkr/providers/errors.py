@@ -41,6 +41,7 @@ from lynkr.protocol import rewrite_context_overflow
 __all__ = [
     "error_from_upstream",
     "error_in_ok_body",
+    "ok_body",
     "provider_secrets",
     "read_error",
     "redact",
@@ -155,6 +156,24 @@ def _find_message(parsed: Any) -> str | None:
             if isinstance(parsed.get(key), str):
                 return str(parsed[key])
     return None
+
+
+def ok_body(body: bytes, *, provider: str) -> dict[str, Any]:
+    """A 200 answer's JSON object; raises the upstream's error if the body holds one.
+
+    A body that is not JSON, not an object, or an error in disguise raises, so the
+    pool can still fail over (no byte of the answer has reached the client yet).
+    """
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamError(
+            f"provider '{provider}' answered with a body that is not JSON", provider=provider
+        ) from exc
+    error = error_in_ok_body(answer, provider=provider)
+    if error is not None:
+        raise error
+    return answer  # type: ignore[no-any-return]
 
 
 def error_in_ok_body(answer: Any, *, provider: str) -> LynkrError | None:

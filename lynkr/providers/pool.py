@@ -149,8 +149,12 @@ class ProviderPool:
     async def _first_answer(
         self, request: MessagesRequest, plan: FailoverPlan, stack: AsyncExitStack
     ) -> tuple[Provider, ProviderResponse]:
-        # Adapters rewrite the body they are given; later attempts get a fresh copy.
-        snapshot = request.raw if request.raw is not None else orjson.dumps(request.body)
+        # Adapters rewrite the body they are given; later attempts get a fresh copy. Bytes
+        # made here serve as the request's own too: an adapter that changes nothing
+        # forwards them instead of serialising the body again.
+        if request.raw is None:
+            request.raw = orjson.dumps(request.body)
+        snapshot = request.raw
         tried: list[_Tried] = []
         last_error: LynkrError | None = None
         attempts = 0

@@ -19,7 +19,7 @@ import orjson
 from lynkr.errors import UpstreamError
 from lynkr.protocol.server_tools import local_server_tool_answer
 from lynkr.providers.base import MessagesRequest, ProviderResponse
-from lynkr.providers.errors import error_in_ok_body, read_error
+from lynkr.providers.errors import ok_body, read_error
 from lynkr.providers.http import UpstreamClient, UpstreamResponse, forwarded_headers
 from lynkr.providers.whole import repair_tool_calls, whole_message
 
@@ -138,17 +138,7 @@ class TranslatingProvider:
             yield translator.finish(done=reader.done)
 
     async def _json(self, response: UpstreamResponse) -> dict[str, Any]:
-        try:
-            answer = orjson.loads(await response.read())
-        except orjson.JSONDecodeError as exc:
-            raise self._bad_answer("a body that is not JSON") from exc
-        error = error_in_ok_body(answer, provider=self.name)
-        if error is not None:
-            raise error
-        return answer  # type: ignore[no-any-return]
-
-    def _bad_answer(self, what: str) -> UpstreamError:
-        return UpstreamError(f"provider '{self.name}' answered with {what}", provider=self.name)
+        return ok_body(await response.read(), provider=self.name)
 
     async def _error(self, response: UpstreamResponse) -> Exception:
         return await read_error(
