@@ -31,6 +31,7 @@ __all__ = [
     "Scope",
     "Send",
     "api_path",
+    "body_or_answer",
     "current_body",
     "get_context",
     "header",
@@ -180,6 +181,20 @@ async def parsed_body(
         raise nested_too_deeply() from None
     context.body = parsed
     return parsed
+
+
+async def body_or_answer(
+    scope: Scope, receive: Receive, send: Send, *, limit: int = DEFAULT_BODY_LIMIT
+) -> dict[str, Any] | None:
+    """`parsed_body`, or None once the request is answered: an Anthropic error sent for a
+    body that is too large or not a JSON object, nothing for a client that left."""
+    try:
+        return await parsed_body(scope, receive, limit=limit)
+    except ClientDisconnected:
+        return None
+    except LynkrError as error:
+        await send_error(send, error, request_id=get_context(scope).request_id)
+        return None
 
 
 def nested_too_deeply() -> ClientError:

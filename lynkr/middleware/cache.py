@@ -50,16 +50,14 @@ import structlog
 from lynkr.asgi import (
     SSE_HEADERS,
     ASGIApp,
-    ClientDisconnected,
     Message,
     Receive,
     Scope,
     Send,
     api_path,
+    body_or_answer,
     get_context,
-    parsed_body,
     replay_receive,
-    send_error,
     send_json,
 )
 from lynkr.cache import (
@@ -73,7 +71,6 @@ from lynkr.cache import (
     hit_message,
     storable,
 )
-from lynkr.errors import LynkrError
 from lynkr.protocol import message_as_sse
 
 __all__ = ["CacheMiddleware", "Flights"]
@@ -133,12 +130,8 @@ class CacheMiddleware:
             await self.app(scope, receive, _tagged(send, _BYPASS))
             return
         context = get_context(scope)
-        try:
-            body = await parsed_body(scope, receive)
-        except ClientDisconnected:
-            return
-        except LynkrError as error:
-            await send_error(_tagged(send, _BYPASS), error, request_id=context.request_id)
+        body = await body_or_answer(scope, receive, _tagged(send, _BYPASS))
+        if body is None:
             return
         key = cache_key(
             body, pool=context.pool, headers=self._key_values(scope), namespace=self.namespace

@@ -37,19 +37,18 @@ import structlog
 
 from lynkr.asgi import (
     ASGIApp,
-    ClientDisconnected,
     Message,
     Receive,
     RequestContext,
     Scope,
     Send,
+    body_or_answer,
     get_context,
-    parsed_body,
     replay_receive,
     send_error,
     sse_error_frame,
 )
-from lynkr.errors import LynkrError, PermissionDenied, anthropic_error_body
+from lynkr.errors import PermissionDenied, anthropic_error_body
 from lynkr.policy import (
     Decision,
     Policy,
@@ -93,13 +92,8 @@ class PolicyMiddleware:
             await self.app(scope, receive, send)
             return
         if self._checks_requests:
-            context = get_context(scope)
-            try:
-                body = await parsed_body(scope, receive)
-            except ClientDisconnected:
-                return
-            except LynkrError as error:
-                await send_error(send, error, request_id=context.request_id)
+            body = await body_or_answer(scope, receive, send)
+            if body is None:
                 return
             if not await self._apply_request_rules(scope, body, send):
                 return

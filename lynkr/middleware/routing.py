@@ -19,17 +19,14 @@ from typing import Any
 
 from lynkr.asgi import (
     ASGIApp,
-    ClientDisconnected,
     Message,
     Receive,
     Scope,
     Send,
+    body_or_answer,
     get_context,
-    parsed_body,
     replay_receive,
-    send_error,
 )
-from lynkr.errors import LynkrError
 from lynkr.middleware.routing_rules import (
     RouteInput,
     RoutingTable,
@@ -87,12 +84,8 @@ class RoutingMiddleware:
         named = self.table.pool_header and headers.get(self.table.pool_header)
         body: dict[str, Any] | None = None
         if self._needs_body and not named:
-            try:
-                body = await parsed_body(scope, receive)
-            except ClientDisconnected:
-                return
-            except LynkrError as error:
-                await send_error(send, error, request_id=context.request_id)
+            body = await body_or_answer(scope, receive, send)
+            if body is None:
                 return
             receive = replay_receive(scope, receive)
         session = session_id(headers, body) if self.table.sticky_sessions else None
