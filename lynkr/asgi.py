@@ -18,7 +18,14 @@ from typing import Any
 
 import orjson
 
-from lynkr.errors import ClientError, LynkrError, RequestTooLarge, anthropic_error_body
+from lynkr.errors import (
+    ClientError,
+    LynkrError,
+    Overloaded,
+    RequestTooLarge,
+    anthropic_error_body,
+    openai_error_body,
+)
 
 __all__ = [
     "DEFAULT_BODY_LIMIT",
@@ -41,6 +48,7 @@ __all__ = [
     "replay_receive",
     "send_error",
     "send_json",
+    "send_overloaded",
     "sse_error_frame",
 ]
 
@@ -264,6 +272,21 @@ async def send_error(send: Send, error: LynkrError, *, request_id: str | None = 
         extra.append((b"request-id", request_id.encode("latin-1")))
     body = anthropic_error_body(error.error_type, error.message, request_id)
     await send_json(send, error.status_code, body, headers=extra)
+
+
+async def send_overloaded(
+    scope: Scope, send: Send, message: str, *, headers: dict[str, str], openai: bool = False
+) -> None:
+    """Refuse for now, in the client's API: Anthropic's 529 `overloaded_error` (with the
+    request id), or OpenAI's 503 on an OpenAI path; `headers` (retry-after…) on both."""
+    if openai:
+        encoded = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+        ]
+        await send_json(send, 503, openai_error_body("overloaded_error", message), headers=encoded)
+        return
+    error = Overloaded(message, headers=headers)
+    await send_error(send, error, request_id=get_context(scope).request_id)
 
 
 # The response headers of every Anthropic SSE stream lynkr sends.

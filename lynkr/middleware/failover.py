@@ -23,8 +23,16 @@ import math
 import time
 from collections.abc import Sequence
 
-from lynkr.asgi import ASGIApp, Message, Receive, Scope, Send, api_path, get_context, send_json
-from lynkr.errors import anthropic_error_body, openai_error_body
+from lynkr.asgi import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    api_path,
+    get_context,
+    send_overloaded,
+)
 from lynkr.resilience import BreakerRegistry, BreakerSettings, CircuitBreaker, Deadline
 from lynkr.resilience.plan import FailoverPlan, RetryPolicy
 
@@ -95,7 +103,7 @@ class FailoverMiddleware:
         path = api_path(scope["path"])
         breaker = self.path_breakers.get(path)
         if not breaker.allow():
-            await self._refuse(send, path, breaker)
+            await self._refuse(scope, send, path, breaker)
             return
         started = time.monotonic()
         status = 0
@@ -117,17 +125,12 @@ class FailoverMiddleware:
             # The pool already judged each provider: do not count its answer again here.
             breaker.record("ignore" if plan.used else outcome, time.monotonic() - started)  # type: ignore[arg-type]
 
-    async def _refuse(self, send: Send, path: str, breaker: CircuitBreaker) -> None:
+    async def _refuse(self, scope: Scope, send: Send, path: str, breaker: CircuitBreaker) -> None:
         wait = max(1, math.ceil(breaker.retry_after()))
         message = (
             f"{path} is failing and its circuit breaker is open; retry in {wait} s. "
             "lynkr stops sending requests to a failing app for a while so it can recover."
         )
-        headers = [(b"retry-after", str(wait).encode())]
-        if path in self.openai_paths:
-            await send_json(
-                send, 503, openai_error_body("overloaded_error", message), headers=headers
-            )
-        else:
-            body = anthropic_error_body("overloaded_error", message)
-            await send_json(send, 529, body, headers=headers)
+        openai = path in self.openai_paths
+        headers = {"retry-after": str(wait)}
+        await send_overloaded(scope, send, message, headers=headers, openai=openai)

@@ -34,11 +34,8 @@ from lynkr.asgi import (
     Scope,
     Send,
     api_path,
-    get_context,
-    send_error,
-    send_json,
+    send_overloaded,
 )
-from lynkr.errors import Overloaded, openai_error_body
 from lynkr.resilience import AdmissionLimiter, Slot
 
 __all__ = ["SheddingMiddleware"]
@@ -104,13 +101,8 @@ class SheddingMiddleware:
 
     async def _shed(self, scope: Scope, send: Send) -> None:
         headers = {"retry-after": self._retry_after, "x-should-retry": "true"}
-        if api_path(scope["path"]) in self._openai:
-            body = openai_error_body("overloaded_error", self._message)
-            encoded = [(name.encode(), value.encode()) for name, value in headers.items()]
-            await send_json(send, 503, body, headers=encoded)
-            return
-        error = Overloaded(self._message, headers=headers)
-        await send_error(send, error, request_id=get_context(scope).request_id)
+        openai = api_path(scope["path"]) in self._openai
+        await send_overloaded(scope, send, self._message, headers=headers, openai=openai)
 
 
 def _releasing_receive(receive: Receive, slot: Slot) -> Receive:
