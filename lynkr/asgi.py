@@ -77,8 +77,6 @@ class RequestContext:
     # instead of forwarding `raw_body` untouched.
     body_changed: bool = False
     session_id: str | None = None
-    tool_count: int | None = None
-    estimated_input_tokens: int | None = None
     # Routing's decision: the pool, and the rule that chose it (for x-lynkr-route).
     pool: str | None = None
     route_reason: str | None = None

@@ -126,7 +126,7 @@ def route(file: str, request_file: str, *, headers: Sequence[str] = ()) -> int:
         name, _, value = item.partition(":")
         assumed[name.strip().lower()] = value.strip()
     # The table the routing middleware itself builds, so explain and serve cannot differ.
-    table = RoutingMiddleware(_unreachable, **routing_options(config)).table
+    table = RoutingMiddleware(_never_served, **routing_options(config)).table
     decision = decide(
         table, RouteInput(assumed, body if isinstance(body, dict) else {}), explain_all=True
     )
@@ -140,8 +140,9 @@ def route(file: str, request_file: str, *, headers: Sequence[str] = ()) -> int:
     return 0
 
 
-async def _unreachable(scope: Any, receive: Any, send: Any) -> None:
-    raise AssertionError("route --explain never serves a request")
+async def _never_served(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover
+    """The inner app of a middleware built only to use its logic (`route`, `policy check`)."""
+    raise AssertionError("this middleware was built to explain or check, not to serve")
 
 
 # validate ---------------------------------------------------------------------
@@ -221,7 +222,7 @@ def policy_check(
         print(f"--input is not JSON: {exc}", file=sys.stderr)
         return 2
     # The middleware is the checker the CLI may use (the policy layer sits below it).
-    checker = PolicyMiddleware(_no_app, policy=data, workspace_root=workspace or os.getcwd())
+    checker = PolicyMiddleware(_never_served, policy=data, workspace_root=workspace or os.getcwd())
     decision = checker.check_tool_use(tool, arguments)
     if output == "json":
         print(json.dumps({"policy": file, **decision.as_dict()}, indent=2))
@@ -229,10 +230,6 @@ def policy_check(
         verdict = "allowed" if decision.allowed else "denied"
         print(f"{verdict}: {tool} ({decision.tool})\nrule: {decision.rule}\n{decision.reason}")
     return 0 if decision.allowed else 1
-
-
-async def _no_app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover
-    raise RuntimeError("the policy checker serves nothing")
 
 
 # serve ------------------------------------------------------------------------

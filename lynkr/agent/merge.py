@@ -100,8 +100,7 @@ class StepMerger:
 
     def _on_content_block_start(self, data: dict[str, Any]) -> list[Event]:
         block = dict(data.get("content_block") or {})
-        hidden = block.get("type") == "tool_use" and block.get("name") in self.internal
-        client_index = None if hidden else self._take_index()
+        client_index = None if self._is_internal(block) else self._take_index()
         self._open[data.get("index", 0)] = (client_index, block, [], {})
         if client_index is None:
             return []

@@ -114,8 +114,6 @@ class PolicyMiddleware:
         if decision.rewrites:
             context.body = new_body
             context.body_changed = True
-            tools = new_body.get("tools")
-            context.tool_count = len(tools) if isinstance(tools, list) else 0
             for rewrite in decision.rewrites:
                 logger.info(
                     "policy.rewrite",

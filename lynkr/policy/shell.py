@@ -46,7 +46,6 @@ __all__ = [
     "analyse",
     "brace_variants",
     "parse",
-    "split_options",
 ]
 
 # Nesting deeper than this (bash -c inside eval inside $( … ) …) is refused.
@@ -86,10 +85,6 @@ class Word:
     glob: bool = False  # an unquoted *, ? or [
     brace: bool = False  # an unquoted {…,…} that bash expands
     tilde: bool = False  # starts with an unquoted ~
-
-    @classmethod
-    def plain(cls, text: str) -> Word:
-        return cls(text)
 
 
 @dataclass(slots=True)
@@ -692,11 +687,6 @@ def _option_value(words: Sequence[Word], names: tuple[str, ...]) -> str | None:
             if not option.startswith("--") and word.text.startswith(option) and len(word.text) > 2:
                 return _static(word, option).text[2:]
     return None
-
-
-def split_options(words: Sequence[Word], start: int, *, values: frozenset[str] | set[str]) -> int:
-    """Public form of `_skip_options` for other modules (git's global options)."""
-    return _skip_options(words, start, values=values)
 
 
 def _skip_options(words: Sequence[Word], start: int, *, values: frozenset[str] | set[str]) -> int:

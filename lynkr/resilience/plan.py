@@ -17,6 +17,9 @@ from lynkr.resilience.deadline import Deadline
 
 __all__ = ["FailoverPlan", "RetryPolicy"]
 
+# The OS's randomness has no state to share: one instance serves every request's plan.
+_SYSTEM_RANDOM = random.SystemRandom()
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -46,6 +49,6 @@ class FailoverPlan:
     breakers: BreakerRegistry
     deadline: Deadline
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    rng: Uniform = field(default_factory=random.SystemRandom)
+    rng: Uniform = field(default_factory=lambda: _SYSTEM_RANDOM)
     # Set by the pool when it used the plan, so the middleware does not count twice.
     used: bool = False
