@@ -228,9 +228,6 @@ class Flights:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
 
-    def __contains__(self, key: str) -> bool:
-        return key in self._events
-
     async def wait(self, key: str, seconds: float) -> bool:
         """Wait (at most `seconds`) for the flight of `key` to end; False if there was none."""
         event = self._events.get(key)
