@@ -46,10 +46,12 @@ __all__ = [
     "parsed_body",
     "read_body",
     "replay_receive",
+    "response_form",
     "send_error",
     "send_json",
     "send_overloaded",
     "sse_error_frame",
+    "without_headers",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -270,6 +272,33 @@ async def send_error(send: Send, error: LynkrError, *, request_id: str | None = 
         extra.append((b"request-id", request_id.encode("latin-1")))
     body = anthropic_error_body(error.error_type, error.message, request_id)
     await send_json(send, error.status_code, body, headers=extra)
+
+
+def response_form(start: Message) -> str | None:
+    """`"json"` or `"sse"` for a 200 `http.response.start` whose body lynkr can read as it
+    passes (Anthropic JSON or an event stream, not compressed); None for anything else.
+
+    Media types and encodings compare case-insensitively, and `identity` is no encoding.
+    """
+    if start.get("status") != 200:
+        return None
+    media = encoding = b""
+    for name, value in start.get("headers", ()):
+        lower = name.lower()
+        if lower == b"content-type":
+            media = value.split(b";")[0].strip().lower()
+        elif lower == b"content-encoding":
+            encoding = value.strip().lower()
+    if encoding not in (b"", b"identity"):
+        return None
+    return {b"application/json": "json", b"text/event-stream": "sse"}.get(media)
+
+
+def without_headers(
+    headers: Iterable[tuple[bytes, bytes]], *names: bytes
+) -> list[tuple[bytes, bytes]]:
+    """`headers` minus those `names` (lower case), e.g. a `content-length` a layer changes."""
+    return [(key, value) for key, value in headers if key.lower() not in names]
 
 
 async def send_overloaded(

@@ -58,6 +58,7 @@ from lynkr.asgi import (
     body_or_answer,
     get_context,
     replay_receive,
+    response_form,
     send_json,
 )
 from lynkr.cache import (
@@ -280,15 +281,10 @@ class _Recording:
 
 def _recorder_for(start: Message, limit: int) -> StreamRecorder | JSONRecorder | None:
     """A recorder for a 200 response in a form we can read, else None (not stored)."""
-    if start.get("status") != 200:
-        return None
-    headers = {name.lower(): value for name, value in start.get("headers", [])}
-    if headers.get(b"content-encoding", b"identity") != b"identity":
-        return None
-    media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-    if media == b"text/event-stream":
+    form = response_form(start)
+    if form == "sse":
         return StreamRecorder(limit=limit)
-    if media == b"application/json":
+    if form == "json":
         return JSONRecorder(limit=limit)
     return None
 

@@ -36,6 +36,7 @@ from lynkr.asgi import (
     parsed_body,
     replay_receive,
     send_json,
+    without_headers,
 )
 from lynkr.errors import LynkrError, error_type_for_status, openai_error_body
 from lynkr.protocol.reverse import (
@@ -255,7 +256,12 @@ class _ChatResponder(_Responder):
             self._stream = AnthropicToOpenAIStream(
                 model=self._model, include_usage=self._include_usage
             )
-            await self._send({**message, "headers": _stream_headers(message)})
+            await self._send(
+                {
+                    **message,
+                    "headers": without_headers(message.get("headers", ()), b"content-length"),
+                }
+            )
             return
         if self._stream is None or message["type"] != "http.response.body":
             await super().send(message)
@@ -284,10 +290,6 @@ def _is_sse(start: Message) -> bool:
         if key.lower() == b"content-type":
             return bytes(value).lower().startswith(b"text/event-stream")
     return False
-
-
-def _stream_headers(start: Message) -> list[tuple[bytes, bytes]]:
-    return [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
 
 
 def _parsed(event: str | None, data: bytes) -> tuple[str, dict[str, Any]]:

@@ -45,8 +45,10 @@ from lynkr.asgi import (
     body_or_answer,
     get_context,
     replay_receive,
+    response_form,
     send_error,
     sse_error_frame,
+    without_headers,
 )
 from lynkr.errors import PermissionDenied, anthropic_error_body
 from lynkr.policy import (
@@ -175,19 +177,12 @@ class _Responder:
             await self.downstream(message)
 
     async def on_start(self, message: Message) -> None:
-        headers = {k.lower(): v for k, v in message.get("headers", [])}
-        kind = headers.get(b"content-type", b"").split(b";")[0].strip()
-        if message["status"] != 200 or b"content-encoding" in headers:
-            self.mode = "pass"
-        elif kind == b"application/json":
-            self.mode = "json"
-        elif kind == b"text/event-stream":
-            self.mode = "sse"
+        self.mode = response_form(message) or "pass"
         if self.mode == "json":
             self.start = message  # held until the body is known
             return
         if self.mode == "sse":
-            message["headers"] = _without_length(message.get("headers", []))
+            message["headers"] = without_headers(message.get("headers", []), b"content-length")
         await self.downstream(message)
 
     # JSON
@@ -202,7 +197,7 @@ class _Responder:
         start = dict(self.start)
         if self.broken:
             start["status"] = 502
-        headers = _without_length(start.get("headers", []))
+        headers = without_headers(start.get("headers", []), b"content-length")
         start["headers"] = [*headers, (b"content-length", str(len(body)).encode())]
         await self.downstream(start)
         await self.downstream({"type": "http.response.body", "body": body})
@@ -460,7 +455,3 @@ def _text_block(index: int, text: str) -> bytes:
         encode_event(event["type"], orjson.dumps(event))  # type: ignore[arg-type]
         for event in (start, delta, stop)
     )
-
-
-def _without_length(headers: Any) -> list[tuple[bytes, bytes]]:
-    return [(k, v) for k, v in headers if k.lower() != b"content-length"]

@@ -525,3 +525,24 @@ def test_a_refused_call_marks_the_answer_as_changed_for_the_inner_layers() -> No
 
     TestClient(PolicyMiddleware(app, enforce_on_responses=True)).post("/v1/messages", json=BODY)
     assert seen == [True]
+
+
+def test_a_json_answer_is_checked_whatever_the_case_of_its_content_type() -> None:
+    """`Application/JSON; charset=UTF-8` and `content-encoding: identity` are still JSON."""
+    answer = {**ANSWER, "content": [{"type": "tool_use", "id": "t", "name": "Bash",
+                                      "input": {"command": "sudo rm -rf /var/lib"}}],
+              "stop_reason": "tool_use"}  # fmt: skip
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [
+            (b"Content-Type", b"Application/JSON; charset=UTF-8"),
+            (b"content-encoding", b"identity"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+
+    response = TestClient(PolicyMiddleware(app, enforce_on_responses=True)).post(
+        "/v1/messages", json=BODY
+    )
+    assert "sudo rm" not in response.text
+    assert response.json()["stop_reason"] == "end_turn"
