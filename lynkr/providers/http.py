@@ -18,6 +18,7 @@ a connection lost mid-body → `UpstreamError`.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -182,6 +183,7 @@ def _reason(exc: aiohttp.ClientConnectorError) -> str:
     return str(text)
 
 
+@functools.lru_cache(maxsize=256)  # per call, over a handful of configured URLs
 def redact_url(url: str) -> str:
     """The URL without credentials: no `user:password@`, no query string (keys hide there)."""
     parts = urlsplit(url)

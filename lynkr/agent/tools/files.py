@@ -543,7 +543,9 @@ class GrepTool:
             hits = await self._python(base, arguments, limit, context)
         # A search reads files: the ones the policy would not let lynkr_file_read open
         # (.env, keys…) must not show through it either.
-        hits = [hit for hit in hits if readable_by_policy(context, hit.split(":", 1)[0])]
+        paths = {hit.split(":", 1)[0] for hit in hits}  # each file judged once, not per match
+        readable = {path for path in paths if readable_by_policy(context, path)}
+        hits = [hit for hit in hits if hit.split(":", 1)[0] in readable]
         if not hits:
             return ToolResult(f"no matches for {arguments['pattern']!r}")
         more = f"\n[… more than {limit} matches; narrow the search]" if len(hits) > limit else ""
