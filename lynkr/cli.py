@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from lynkr.asgi import ASGIApp
     from lynkr.config import Config
     from lynkr.errors import ConfigIssue
+    from lynkr.stack import LynkrApp
 
 __all__ = ["main"]
 
@@ -107,8 +108,13 @@ def route(file: str, request_file: str, *, headers: Sequence[str] = ()) -> int:
     from lynkr.config import load_config
     from lynkr.config.report import format_text
     from lynkr.errors import ConfigError
-    from lynkr.middleware.routing import RoutingMiddleware
-    from lynkr.middleware.routing_rules import RouteInput, decide, explain
+    from lynkr.middleware.routing_rules import (
+        TABLE_OPTIONS,
+        RouteInput,
+        decide,
+        explain,
+        routing_table,
+    )
     from lynkr.stack import routing_options
 
     try:
@@ -125,8 +131,9 @@ def route(file: str, request_file: str, *, headers: Sequence[str] = ()) -> int:
     for item in headers:
         name, _, value = item.partition(":")
         assumed[name.strip().lower()] = value.strip()
-    # The table the routing middleware itself builds, so explain and serve cannot differ.
-    table = RoutingMiddleware(_never_served, **routing_options(config)).table
+    # The table the routing middleware builds from the same options: explain and serve agree.
+    options = routing_options(config)
+    table = routing_table(**{name: options[name] for name in TABLE_OPTIONS if name in options})
     decision = decide(
         table, RouteInput(assumed, body if isinstance(body, dict) else {}), explain_all=True
     )
@@ -254,7 +261,7 @@ def serve(
     config.server.data_dir.mkdir(parents=True, exist_ok=True)
     bind_host = host or config.server.host
     bind_port = port or config.server.port
-    print(summary(config, bind_host, bind_port), flush=True)
+    print(summary(config, bind_host, bind_port, app), flush=True)
     served = served_app(config, app)
     if server == "granian":
         return _run_granian(file, served, bind_host, bind_port, config.server.log_level)
@@ -318,8 +325,12 @@ def _granian_worker_app(file: str, _target: str) -> ASGIApp:
     return served_app(config, build_app(config))
 
 
-def summary(config: Config, host: str, port: int) -> str:
-    """One readable overview of what is served; secrets appear only as where they came from."""
+def summary(config: Config, host: str, port: int, app: LynkrApp | None = None) -> str:
+    """One readable overview of what is served; secrets appear only as where they came from.
+
+    With the built `app`, each route shows the layers it really has (the sessions
+    layer the stack places included).
+    """
     from lynkr.providers.http import redact_url
 
     lines = [f"lynkr {__version__} serving {config.file} on http://{host}:{port}"]
@@ -332,12 +343,13 @@ def summary(config: Config, host: str, port: int) -> str:
     for name, pool in config.pools.items():
         fallback = f" (fallback: {', '.join(pool.fallback)})" if pool.fallback else ""
         lines.append(f"  pool        {name}: {', '.join(pool.providers)}{fallback}")
-    if config.routing.get("default_pool"):
-        lines.append(f"  default     pool {config.routing['default_pool']}")
+    if config.routing.default_pool:
+        lines.append(f"  default     pool {config.routing.default_pool}")
+    built = {route.path: route.names for route in app.routes} if app is not None else {}
     for route in config.routes:
-        chain = [spec.use for spec in route.middleware] + [route.app]
-        lines.append(f"  route       {route.path}  " + " → ".join(chain))
-    if config.sessions.get("enabled", True):
+        names = built.get(route.path, tuple(spec.use for spec in route.middleware))
+        lines.append(f"  route       {route.path}  " + " → ".join([*names, route.app]))
+    if config.sessions.enabled:
         lines.append(f"  sessions    {config.server.data_dir / 'lynkr.sqlite3'}")
     return "\n".join(lines)
 

@@ -24,20 +24,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import orjson
 import structlog
 
 from lynkr.agent.loop import ToolLoop
-from lynkr.agent.merge import assemble_answer
-from lynkr.agent.sessions import (
-    RequestSnapshot,
-    SessionsEndpoint,
-    SessionStore,
-    derive_session_id,
-)
 from lynkr.agent.stream import UNEXPECTED, relay_stream
 from lynkr.asgi import (
     SSE_HEADERS,
@@ -85,7 +77,6 @@ class AgentApp:
         models: Sequence[ModelInfo] = (),
         context_windows: Mapping[str, int] | None = None,
         ping_interval: float = 10.0,
-        sessions: SessionStore | None = None,
         loop: ToolLoop | None = None,
         is_ready: Callable[[], bool] = lambda: True,
     ) -> None:
@@ -103,9 +94,7 @@ class AgentApp:
         ]
         self.context_windows = dict(context_windows or {})
         self.ping_interval = ping_interval
-        self.sessions = sessions
         self.loop = loop
-        self.sessions_endpoint = SessionsEndpoint(sessions) if sessions is not None else None
         self.is_ready = is_ready
         self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("POST", "/v1/messages"): self.create_message,
@@ -153,8 +142,6 @@ class AgentApp:
             return found
         if method == "GET" and path.startswith("/v1/models/"):
             return self.get_model
-        if self.sessions_endpoint is not None and path.startswith(SessionsEndpoint.PREFIX):
-            return self.sessions_endpoint
         return self.not_found
 
     # Messages -----------------------------------------------------------------
@@ -165,9 +152,6 @@ class AgentApp:
         pool = self._pool_for(context.pool)
         self._check_context_window(pool.first.name, body)
         request = _messages_request(scope, body, context.raw_body, context.body_changed)
-        recorder = self._recorder(scope, body)
-        if recorder is not None:
-            send = recorder.wrap(send)
 
         async def call() -> None:
             if self.loop is not None:
@@ -186,39 +170,7 @@ class AgentApp:
                 context.timings["upstream"] = time.perf_counter() - asked
                 await _relay_response(scope, send, response, provider.name, self.ping_interval)
 
-        try:
-            await _cancel_on_disconnect(receive, call)
-        finally:
-            if recorder is not None:
-                self._record_turn(recorder, context.answer_changed)
-
-    def _recorder(self, scope: Scope, body: dict[str, Any]) -> _AnswerRecorder | None:
-        """The session recording of this turn: its request snapshotted now, before any
-        layer changes the body; recorded with its answer once that was sent."""
-        if self.sessions is None:
-            return None
-        context = get_context(scope)
-        session = context.session_id or derive_session_id(scope["headers"], body)
-        context.session_id = session
-        return _AnswerRecorder(session, self.sessions.snapshot(body))
-
-    def _record_turn(self, recorder: _AnswerRecorder, changed_on_the_way: bool) -> None:
-        """Queue the turn for the session store; the client never waits for it.
-
-        The answer is assembled on the store's writer thread, in the same job as
-        the request: one hand-off per turn. An error, or an answer the client did
-        not get whole, leaves the request without an answer — as does one that a layer
-        outside changed on its way (the policy refusing a tool call): the agent saw the
-        upstream's answer, not the client's.
-        """
-        assert self.sessions is not None
-        answer = None
-        if recorder.status == 200 and recorder.complete and not changed_on_the_way:
-            answer = partial(assemble_answer, b"".join(recorder.chunks), recorder.content_type)
-        try:
-            self.sessions.submit_turn(recorder.session_id, recorder.request, answer)
-        except RuntimeError as exc:  # the store closed (the server is stopping): best effort
-            _log.debug("session_turn_dropped", session=recorder.session_id, error=repr(exc))
+        await _cancel_on_disconnect(receive, call)
 
     async def count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
         context = get_context(scope)
@@ -293,33 +245,6 @@ class AgentApp:
             f"No endpoint {scope['method']} {scope['path']}. lynkr serves POST /v1/messages, "
             "POST /v1/messages/count_tokens, GET /v1/models, GET /health and GET /ready."
         )
-
-
-class _AnswerRecorder:
-    """Keeps a copy of the answer's bytes as they go out, for the session store."""
-
-    def __init__(self, session_id: str, request: RequestSnapshot) -> None:
-        self.session_id = session_id
-        self.request = request
-        self.status = 0
-        self.content_type = ""
-        self.chunks: list[bytes] = []
-        self.complete = False
-
-    def wrap(self, send: Send) -> Send:
-        async def recording(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name == b"content-type":
-                        self.content_type = value.decode("latin-1")
-            elif message["type"] == "http.response.body" and self.status == 200:
-                self.chunks.append(message.get("body", b""))
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                self.complete = True
-
-        return recording
 
 
 def _messages_request(

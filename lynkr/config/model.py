@@ -16,13 +16,20 @@ from lynkr.errors import ConfigIssue
 
 __all__ = [
     "Config",
+    "LimitsConfig",
     "MiddlewareSpec",
     "ModelEntry",
     "PoolConfig",
     "ProviderConfig",
     "RouteConfig",
+    "RoutingConfig",
     "Secret",
     "ServerConfig",
+    "SessionsConfig",
+    "ShellConfig",
+    "TestProfileConfig",
+    "ToolsConfig",
+    "WorkspaceConfig",
     "build_config",
 ]
 
@@ -105,6 +112,81 @@ class RouteConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    """The top-level `routing:` section: the routing middleware's defaults (`options`)."""
+
+    default_pool: str | None
+    tool_thresholds: Mapping[str, int] | None
+    pool_header: str | None
+    rules: tuple[Mapping[str, Any], ...] | None
+    sticky_sessions: bool
+    sticky_ttl_seconds: float
+    sticky_max_sessions: int
+
+    def options(self) -> dict[str, Any]:
+        """The section as the routing middleware's keyword options."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsConfig:
+    """The `sessions:` section."""
+
+    enabled: bool
+    retention_days: float
+    max_sessions: int
+    write_delay_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceConfig:
+    root: str
+    allow_outside: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShellConfig:
+    timeout_seconds: float
+    max_output_bytes: int
+    sandbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class TestProfileConfig:
+    __test__ = False  # not a pytest class
+
+    command: str
+    cwd: str
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    max_steps: int
+    max_tool_calls: int
+    max_duration_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsConfig:
+    """The `tools:` section: whether and which server-side tools lynkr runs."""
+
+    execution: str
+    policy: str | None
+    workspace: WorkspaceConfig
+    enabled: tuple[str, ...]
+    shell: ShellConfig
+    test_profiles: Mapping[str, TestProfileConfig]
+    git_author: str | None
+    limits: LimitsConfig
+
+    @property
+    def runs_tools(self) -> bool:
+        """False in `client` mode (alias `passthrough`): lynkr runs no tool at all."""
+        return self.execution not in ("client", "passthrough")
+
+
+@dataclass(frozen=True, slots=True)
 class ModelEntry:
     id: str
     display_name: str | None
@@ -116,13 +198,11 @@ class Config:
     server: ServerConfig
     providers: Mapping[str, ProviderConfig]
     pools: Mapping[str, PoolConfig]
-    routing: Mapping[str, Any]
+    routing: RoutingConfig
     models: tuple[ModelEntry, ...]
     routes: tuple[RouteConfig, ...]
-    # The top-level sections a middleware may take its defaults from (e.g. `routing:`).
-    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    sessions: Mapping[str, Any] = field(default_factory=dict)
-    tools: Mapping[str, Any] = field(default_factory=dict)
+    sessions: SessionsConfig
+    tools: ToolsConfig
 
 
 _COMMON_PROVIDER_KEYS = ("type", "base_url", "api_key", "model", "timeout", "headers")
@@ -147,7 +227,7 @@ def build_config(
     pools = {
         name: _pool(name, raw, providers, locate, issues) for name, raw in data["pools"].items()
     }
-    routing = dict(data.get("routing", {}))
+    routing = data["routing"]
     _check_routing(routing, pools, locate, issues)
     config = Config(
         file=file,
@@ -161,14 +241,42 @@ def build_config(
         ),
         providers=providers,
         pools=pools,
-        routing=routing,
+        routing=_routing(routing),
         models=tuple(ModelEntry(m["id"], m.get("display_name")) for m in data["models"]),
         routes=tuple(_route(i, raw) for i, raw in enumerate(data["routes"])),
-        sections={"routing": routing},
-        sessions=dict(data.get("sessions", {})),
-        tools=dict(data.get("tools", {})),
+        sessions=SessionsConfig(**data["sessions"]),
+        tools=_tools(data["tools"]),
     )
     return config, issues
+
+
+def _routing(raw: Mapping[str, Any]) -> RoutingConfig:
+    rules = raw["rules"]
+    return RoutingConfig(
+        default_pool=raw["default_pool"],
+        tool_thresholds=raw["tool_thresholds"],
+        pool_header=raw["pool_header"],
+        rules=None if rules is None else tuple(rules),
+        sticky_sessions=raw["sticky_sessions"],
+        sticky_ttl_seconds=raw["sticky_ttl_seconds"],
+        sticky_max_sessions=raw["sticky_max_sessions"],
+    )
+
+
+def _tools(raw: Mapping[str, Any]) -> ToolsConfig:
+    """The validated `tools:` section; every default was filled from the schema."""
+    return ToolsConfig(
+        execution=raw["execution"],
+        policy=raw["policy"],
+        workspace=WorkspaceConfig(**raw["workspace"]),
+        enabled=tuple(raw["enabled"]),
+        shell=ShellConfig(**raw["shell"]),
+        test_profiles={
+            name: TestProfileConfig(**profile) for name, profile in raw["tests"]["profiles"].items()
+        },
+        git_author=raw["git"]["author"],
+        limits=LimitsConfig(**raw["limits"]),
+    )
 
 
 def _provider(

@@ -61,18 +61,9 @@ from lynkr.asgi import (
     response_form,
     send_json,
 )
-from lynkr.cache import (
-    CacheStore,
-    Entry,
-    JSONRecorder,
-    MemoryStore,
-    SQLiteStore,
-    StreamRecorder,
-    cache_key,
-    hit_message,
-    storable,
-)
+from lynkr.cache import JSONRecorder, StreamRecorder, cache_key, hit_message, storable
 from lynkr.protocol import message_as_sse
+from lynkr.stores.cache import CacheStore, Entry, MemoryStore, SQLiteStore
 
 __all__ = ["CacheMiddleware", "Flights"]
 

@@ -29,10 +29,9 @@ from lynkr.asgi import (
 )
 from lynkr.middleware.routing_rules import (
     RouteInput,
-    RoutingTable,
     decide,
     route_header,
-    rules_from_options,
+    routing_table,
     session_id,
 )
 
@@ -54,21 +53,12 @@ class RoutingMiddleware:
         sticky_ttl_seconds: float = 3600,
         sticky_max_sessions: int = 10000,
     ) -> None:
-        if tool_thresholds is not None:
-            missing = {"simple", "moderate"} - set(tool_thresholds)
-            if missing:
-                raise ValueError(
-                    "tool_thresholds needs both 'simple' and 'moderate' tool counts, "
-                    f"missing: {', '.join(sorted(missing))}"
-                )
-            if tool_thresholds["moderate"] < tool_thresholds["simple"]:
-                raise ValueError("tool_thresholds.moderate must be at least tool_thresholds.simple")
         self.app = app
-        self.table = RoutingTable(
+        self.table = routing_table(
             default_pool=default_pool,
-            tool_thresholds=dict(tool_thresholds) if tool_thresholds else None,
-            pool_header=pool_header.lower() if pool_header else None,
-            rules=rules_from_options(rules or ()),
+            tool_thresholds=tool_thresholds,
+            pool_header=pool_header,
+            rules=rules,
             sticky_sessions=sticky_sessions,
         )
         # Shared across requests on purpose: which pool each session was routed to.

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lynkr.protocol import claude_code_session_id, estimate_input_tokens
+from lynkr.protocol.claude_code import SESSION_HEADER
 
 __all__ = [
+    "TABLE_OPTIONS",
     "Check",
     "Decision",
     "RouteInput",
@@ -34,6 +36,7 @@ __all__ = [
     "decide",
     "explain",
     "route_header",
+    "routing_table",
     "rules_from_options",
     "session_id",
 ]
@@ -55,11 +58,60 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class RoutingTable:
+    """Everything a decision is made from but the request: built once by `routing_table`."""
+
     default_pool: str | None = None
     tool_thresholds: Mapping[str, int] | None = None
     pool_header: str | None = "x-lynkr-pool"
     rules: tuple[Rule, ...] = ()
     sticky_sessions: bool = False
+
+    def headers_read(self) -> frozenset[str]:
+        """The request headers a decision may depend on (lower case).
+
+        What a layer in front of routing must key on when it answers for the pool
+        routing would choose (the response cache).
+        """
+        names = {name.lower() for rule in self.rules for name in rule.headers}
+        if self.pool_header:
+            names.add(self.pool_header)
+        if self.sticky_sessions:
+            names.add(SESSION_HEADER)
+        return frozenset(names)
+
+
+# The routing middleware's options that make its table (`routing_table`'s arguments).
+TABLE_OPTIONS = ("default_pool", "tool_thresholds", "pool_header", "rules", "sticky_sessions")
+
+
+def routing_table(
+    *,
+    default_pool: str | None = None,
+    tool_thresholds: Mapping[str, int] | None = None,
+    pool_header: str | None = "x-lynkr-pool",
+    rules: Sequence[Mapping[str, Any]] | None = None,
+    sticky_sessions: bool = False,
+) -> RoutingTable:
+    """The table for these options (the routing middleware's, as in lynkr.yaml).
+
+    Raises `ValueError` with a fixable message for thresholds that cannot work.
+    """
+    if tool_thresholds is not None:
+        missing = {"simple", "moderate"} - set(tool_thresholds)
+        if missing:
+            raise ValueError(
+                "tool_thresholds needs both 'simple' and 'moderate' tool counts, "
+                f"missing: {', '.join(sorted(missing))}"
+            )
+        if tool_thresholds["moderate"] < tool_thresholds["simple"]:
+            raise ValueError("tool_thresholds.moderate must be at least tool_thresholds.simple")
+    return RoutingTable(
+        default_pool=default_pool,
+        tool_thresholds=dict(tool_thresholds) if tool_thresholds else None,
+        pool_header=pool_header.lower() if pool_header else None,
+        rules=rules_from_options(rules or ()),
+        sticky_sessions=sticky_sessions,
+    )
 
 
 @dataclass(frozen=True, slots=True)

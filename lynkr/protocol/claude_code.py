@@ -23,8 +23,14 @@ import orjson
 
 from lynkr.protocol.anthropic import text_of, without_billing_header
 
-__all__ = ["SYSTEM_HEAD_CHARS", "claude_code_session_id", "conversation_fingerprint"]
+__all__ = [
+    "SESSION_HEADER",
+    "SYSTEM_HEAD_CHARS",
+    "claude_code_session_id",
+    "conversation_fingerprint",
+]
 
+# Claude Code's session header (A.3).
 SESSION_HEADER = "x-claude-code-session-id"
 # How much of the system prompt the fingerprint reads: enough to tell agents
 # apart, short enough that a system prompt growing later (tool lists, memory

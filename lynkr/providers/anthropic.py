@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 
@@ -24,7 +24,7 @@ from lynkr.protocol import (
     prepare_request,
     rewrite_model_in_message,
 )
-from lynkr.providers.base import MessagesRequest, ProviderResponse
+from lynkr.providers.base import MessagesRequest, ProviderResponse, ProviderSettings
 from lynkr.providers.errors import ok_body, provider_secrets, read_error
 from lynkr.providers.http import Timeouts, UpstreamClient, UpstreamResponse, forwarded_headers
 from lynkr.providers.whole import single_chunk, whole_message
@@ -41,6 +41,24 @@ _FORWARDED_PREFIX = ("anthropic-ratelimit-",)
 
 class AnthropicProvider:
     """Calls one Anthropic-format upstream through a shared connection pool."""
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings) -> AnthropicProvider:
+        """The adapter for an Anthropic-format provider as lynkr.yaml configures it."""
+        betas = settings.options.get("betas", {})
+        return cls(
+            **settings.common(),
+            flavour=cast(Flavour, settings.type),
+            betas_allow=betas.get("allow"),
+            betas_drop=betas.get("drop", ()),
+            **settings.chosen(
+                "anthropic_version",
+                "count_tokens",
+                "strip_billing_header",
+                "mid_conversation_system",
+                "auth_header",
+            ),
+        )
 
     def __init__(
         self,

@@ -7,12 +7,53 @@ Anthropic SSE (streaming) or one Anthropic JSON message (non-streaming).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["MessagesRequest", "Provider", "ProviderResponse"]
+__all__ = ["MessagesRequest", "Provider", "ProviderResponse", "ProviderSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    """One provider as configured: the keys every type takes, and its own (`options`).
+
+    `type` is the provider type (an adapter's flavour); `timeout` holds
+    `connect`, `read` and `total` seconds, None where not given.
+    """
+
+    name: str
+    type: str
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    timeout: Mapping[str, float | None] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def common(self) -> dict[str, Any]:
+        """The constructor arguments every adapter takes, `timeouts` built."""
+        from lynkr.providers.http import Timeouts  # the HTTP client loads with an adapter
+
+        default = Timeouts()
+        given = self.timeout
+        return {
+            "name": self.name,
+            "base_url": self.base_url,
+            "api_key": self.api_key,
+            "model": self.model,
+            "timeouts": Timeouts(
+                connect=float(given.get("connect") or default.connect),
+                read=float(given.get("read") or default.read),
+                total=given.get("total"),
+            ),
+            "headers": self.headers,
+        }
+
+    def chosen(self, *names: str) -> dict[str, Any]:
+        """The type-specific options among `names` that the config gives."""
+        return {name: self.options[name] for name in names if name in self.options}
 
 
 @dataclass(slots=True)

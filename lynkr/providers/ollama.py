@@ -18,7 +18,7 @@ from lynkr.protocol.ollama import (
     ollama_to_anthropic_message,
     to_ollama_request,
 )
-from lynkr.providers.base import MessagesRequest
+from lynkr.providers.base import MessagesRequest, ProviderSettings
 from lynkr.providers.errors import provider_secrets
 from lynkr.providers.http import Timeouts, UpstreamClient
 from lynkr.providers.translating import TranslatingProvider
@@ -28,6 +28,21 @@ __all__ = ["OllamaProvider"]
 
 class OllamaProvider(TranslatingProvider):
     """Calls Ollama's `/api/chat`, translating Anthropic ⇄ Ollama both ways."""
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings) -> OllamaProvider:
+        """The adapter for an Ollama provider as lynkr.yaml configures it."""
+        return cls(
+            **settings.common(),
+            **settings.chosen(
+                "max_output_tokens",
+                "num_ctx",
+                "think",
+                "keep_alive",
+                "supports_images",
+                "tool_text_repair",
+            ),
+        )
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 
@@ -20,7 +20,7 @@ from lynkr.protocol.openai_request import OpenAIDialect, to_openai_request
 from lynkr.protocol.openai_response import to_anthropic_message
 from lynkr.protocol.openai_stream import OpenAIStreamTranslator
 from lynkr.protocol.sse import SSEDataDecoder
-from lynkr.providers.base import MessagesRequest
+from lynkr.providers.base import MessagesRequest, ProviderSettings
 from lynkr.providers.errors import provider_secrets
 from lynkr.providers.http import Timeouts, UpstreamClient
 from lynkr.providers.translating import TranslatingProvider
@@ -39,6 +39,22 @@ class OpenAIProvider(TranslatingProvider):
     """Calls one OpenAI-dialect upstream, translating Anthropic ⇄ OpenAI both ways."""
 
     forwarded = ("x-request-id", "x-generation-id", "retry-after", "retry-after-ms")
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings) -> OpenAIProvider:
+        """The adapter for an OpenAI-dialect provider as lynkr.yaml configures it."""
+        return cls(
+            **settings.common(),
+            flavour=cast(Flavour, settings.type),
+            **settings.chosen(
+                "api_version",
+                "max_output_tokens",
+                "reasoning",
+                "supports_images",
+                "supports_tools",
+                "tool_text_repair",
+            ),
+        )
 
     def __init__(
         self,

@@ -18,13 +18,16 @@ ALLOWED: dict[str, set[str]] = {
     "resilience": {"errors"},
     "config": {"errors"},
     "stores": {"errors"},
-    "cache": {"errors", "protocol"},
-    "middleware": {"asgi", "protocol", "policy", "resilience", "stores", "cache", "errors"},
+    "cache": {"errors", "protocol", "stores"},
+    "sessions": {"protocol", "stores", "asgi", "errors"},
+    "middleware": {"asgi", "protocol", "policy", "resilience", "stores", "cache", "sessions"}
+    | {"errors"},
     "providers": {"protocol", "resilience", "errors"},
     "agent": {"providers", "protocol", "policy", "resilience", "asgi", "stores", "errors"},
-    "stack": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "policy"},
+    "stack": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "policy"}
+    | {"sessions"},
     "cli": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "stack"}
-    | {"policy", "protocol", "resilience", "cache"},
+    | {"policy", "protocol", "resilience", "cache", "sessions"},
 }
 
 

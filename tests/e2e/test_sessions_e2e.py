@@ -4,7 +4,7 @@
   upstream: the requests Claude Code really sends in a 2-turn tool round trip, replayed into a
   `SessionStore`, land in one session (the CLI's id) on one branch, each message stored once.
 * `test_claude_code_session_through_lynkr` drives `lynkr serve` and reads the session back
-  from `GET /v1/lynkr/sessions/{id}`; it waits for the agent to mount the store.
+  from `GET /v1/lynkr/sessions/{id}`.
 """
 
 from __future__ import annotations
@@ -22,15 +22,11 @@ from conftest import LynkrServer
 from fakes.anthropic_upstream import FakeAnthropic, text, tool_use
 
 from e2e.test_claude_code import claude_bin, describe, run_claude
-from lynkr.agent.sessions import SessionStore, derive_session_id
+from lynkr.sessions import SQLiteSessionStore as SessionStore
+from lynkr.sessions import derive_session_id
 
 __all__ = ["claude_bin"]  # the session fixture, shared with test_claude_code.py
 pytestmark = pytest.mark.e2e
-
-REPO = Path(__file__).resolve().parents[2]
-WIRED = "SessionStore" in "".join(
-    (REPO / "lynkr" / name).read_text() for name in ("agent/app.py", "stack.py", "cli.py")
-)
 
 
 def _script(fake: FakeAnthropic) -> list[dict[str, Any]]:
@@ -94,7 +90,6 @@ def _session(url: str, session_id: str, turns: int) -> dict[str, Any]:
             time.sleep(0.1)
 
 
-@pytest.mark.skipif(not WIRED, reason="pending: the agent does not mount the SessionStore yet")
 def test_claude_code_session_through_lynkr(
     claude_bin: Path,
     fake: FakeAnthropic,

@@ -25,8 +25,9 @@ from fakes.anthropic_upstream import (
 )
 
 from lynkr.asgi import Message, Receive, Scope, Send, get_context
-from lynkr.cache import Entry, MemoryStore, StreamRecorder
+from lynkr.cache import StreamRecorder
 from lynkr.middleware.cache import CacheMiddleware
+from lynkr.stores.cache import Entry, MemoryStore
 
 MODEL = "lynkr-test-model"
 BODY = {"model": MODEL, "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}

@@ -31,7 +31,12 @@ def test_sqlite_cache_goes_into_the_data_dir_and_is_closed(tmp_path: Path) -> No
     options = middleware_options(spec.use, spec.options, config)
     assert options["path"] == str(tmp_path / "conf" / "state" / "cache.sqlite3")
     app = build_app(config)
-    assert len(app.closers) == 2  # the cache's SQLite file and the sessions database
+    # The cache's SQLite file, the sessions database and the provider's client, in order.
+    assert [lifetime.name for lifetime in app.lifetimes] == [
+        "sessions",
+        "cache on /v1/messages",
+        "provider up",
+    ]
 
     async def lifespan() -> None:
         await app.startup()

@@ -7,7 +7,8 @@ validates the arguments, asks the policy (`lynkr.policy.evaluate_tool_call`)
 and bounds the run; see `registry.py`.
 
     registry = build_registry(config_tools_section, secrets=provider_keys)
-    context = ToolContext(workspace=root, data_dir=data_dir, policy=policy,
+    context = ToolContext(workspace=root, store=SQLiteToolStore(data_dir / "tools.sqlite3"),
+                          policy=policy,
                           env=scrubbed_environment(os.environ, provider_keys, home=...),
                           session_id=session_id, turn_tool_calls=calls_so_far)
     result = await registry.execute("lynkr_git_status", {}, context)
@@ -23,6 +24,7 @@ from lynkr.agent.tools.registry import (
     ToolRegistry,
     build_registry,
     scrubbed_environment,
+    tool_registry,
 )
 
 __all__ = [
@@ -37,4 +39,5 @@ __all__ = [
     "ToolSpec",
     "build_registry",
     "scrubbed_environment",
+    "tool_registry",
 ]

@@ -14,39 +14,32 @@ or below it (`os.path.commonpath`, not a string prefix: `/ws-evil` is not in
 written `.git/config` or hook would make the next git operation run a program
 the model chose.
 
-State (edit history, test runs, tasks) lives in one SQLite file in the data
-directory, `tools.sqlite3`, in WAL mode; every statement runs in a worker
-thread through `in_database`.
+State (edit history, test runs, tasks) lives in the `ToolStore` of the
+context (`lynkr.stores.tools`): one SQLite file in the data directory,
+opened with the server.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sqlite3
-from collections.abc import Callable, Mapping
-from contextlib import closing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from lynkr.policy.paths import Workspace
+from lynkr.stores.tools import ToolStore
 
 __all__ = [
-    "DATABASE_NAME",
     "Tool",
     "ToolContext",
     "ToolError",
     "ToolResult",
     "ToolSpec",
     "display_path",
-    "in_database",
     "object_schema",
     "resolve_path",
 ]
-
-DATABASE_NAME = "tools.sqlite3"
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +72,7 @@ class ToolContext:
     """
 
     workspace: Path
-    data_dir: Path
+    store: ToolStore
     policy: object | None
     env: Mapping[str, str]
     session_id: str | None
@@ -151,21 +144,3 @@ def display_path(context: ToolContext, path: Path) -> str:
     except ValueError:
         return "<outside the workspace>"
     return Path(os.path.relpath(path, root)).as_posix()
-
-
-async def in_database(data_dir: Path, schema: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
-    """Run `work` in a transaction on `data_dir/tools.sqlite3` (WAL), in a worker thread.
-
-    `schema` is a `CREATE … IF NOT EXISTS` script, run first so a new data
-    directory needs no migration step.
-    """
-
-    def run() -> _T:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(data_dir / DATABASE_NAME, timeout=10)) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(schema)
-            with connection:
-                return work(connection)
-
-    return await asyncio.to_thread(run)

@@ -18,7 +18,7 @@ Semantics follow Claude Code's own tools, so a model that knows `Read`,
   output is `path:line:text` either way.
 
 Every write and edit is recorded (content before and after, up to 10 MiB) in
-`tool_edits`; `lynkr_file_history` lists them and `lynkr_file_revert`
+the tool store (`lynkr.stores.tools`); `lynkr_file_history` lists them and `lynkr_file_revert`
 restores the content before an edit, refusing when the file changed since.
 """
 
@@ -29,11 +29,9 @@ import base64
 import os
 import re
 import shutil
-import sqlite3
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +41,6 @@ from lynkr.agent.tools.base import (
     ToolResult,
     ToolSpec,
     display_path,
-    in_database,
     object_schema,
     resolve_path,
 )
@@ -51,6 +48,7 @@ from lynkr.agent.tools.shell import run_process
 from lynkr.policy import Policy, Workspace, evaluate_tool_call
 from lynkr.policy import ToolContext as PolicyContext
 from lynkr.policy.paths import glob_matches
+from lynkr.stores.tools import EditRecord
 
 __all__ = [
     "EditFileTool",
@@ -76,22 +74,6 @@ _IMAGES = (
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
 )
-
-_EDITS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tool_edits (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    session_id TEXT,
-    workspace TEXT NOT NULL,
-    path TEXT NOT NULL,
-    action TEXT NOT NULL,
-    before BLOB,
-    after BLOB,
-    revertible INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS tool_edits_path ON tool_edits (workspace, path);
-"""
-
 
 # ── reading ──────────────────────────────────────────────────────────────────
 
@@ -178,73 +160,24 @@ def _numbered_lines(handle: Any, offset: int, limit: int) -> str:
 # ── the edit history ─────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
-class _Edit:
-    id: int
-    at: float
-    path: str
-    action: str
-    before: bytes | None
-    after: bytes | None
-    revertible: bool
-
-
 async def _record(
     context: ToolContext, path: Path, action: str, before: bytes | None, after: bytes | None
 ) -> int:
     """Store one edit; returns its id. Contents over 10 MiB are not kept (not revertible)."""
     keep = all(c is None or len(c) <= MAX_WRITE_BYTES for c in (before, after))
-    row = (
-        time.time(),
-        context.session_id,
+    return await context.store.add_edit(
         str(context.workspace),
-        str(path),
-        action,
-        before if keep else None,
-        after if keep else None,
-        int(keep),
+        context.session_id,
+        path=str(path),
+        action=action,
+        before=before if keep else None,
+        after=after if keep else None,
+        revertible=keep,
     )
 
-    def insert(db: sqlite3.Connection) -> int:
-        cursor = db.execute(
-            "INSERT INTO tool_edits (at, session_id, workspace, path, action, before, after,"
-            " revertible) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
-        )
-        return int(cursor.lastrowid or 0)
 
-    return await in_database(context.data_dir, _EDITS_SCHEMA, insert)
-
-
-async def _edits(context: ToolContext, path: Path | None, limit: int) -> list[_Edit]:
-    query = "SELECT id, at, path, action, before, after, revertible FROM tool_edits"
-    query += (
-        " WHERE workspace = ?" + (" AND path = ?" if path else "") + " ORDER BY id DESC LIMIT ?"
-    )
-    params: tuple[Any, ...] = (str(context.workspace), *((str(path),) if path else ()), limit)
-
-    def select(db: sqlite3.Connection) -> list[_Edit]:
-        return [
-            _Edit(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in db.execute(query, params)
-        ]
-
-    return await in_database(context.data_dir, _EDITS_SCHEMA, select)
-
-
-async def _edit_by_id(context: ToolContext, edit_id: int) -> _Edit:
-    def select(db: sqlite3.Connection) -> _Edit | None:
-        row = db.execute(
-            "SELECT id, at, path, action, before, after, revertible FROM tool_edits"
-            " WHERE id = ? AND workspace = ?",
-            (edit_id, str(context.workspace)),
-        ).fetchone()
-        return (
-            None
-            if row is None
-            else _Edit(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
-        )
-
-    edit = await in_database(context.data_dir, _EDITS_SCHEMA, select)
+async def _edit_by_id(context: ToolContext, edit_id: int) -> EditRecord:
+    edit = await context.store.edit(str(context.workspace), edit_id)
     if edit is None:
         raise ToolError(f"no edit {edit_id} in this workspace (see lynkr_file_history)")
     return edit
@@ -606,13 +539,15 @@ class FileHistoryTool:
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
         given = arguments.get("file_path")
         path = resolve_path(context, given) if given else None
-        edits = await _edits(context, path, int(arguments.get("limit", 20)))
+        limit = int(arguments.get("limit", 20))
+        shown = str(path) if path is not None else None
+        edits = await context.store.edits(str(context.workspace), shown, limit)
         if not edits:
             return ToolResult("no recorded edits")
         return ToolResult("\n".join(_history_line(edit, context) for edit in edits))
 
 
-def _history_line(edit: _Edit, context: ToolContext) -> str:
+def _history_line(edit: EditRecord, context: ToolContext) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(edit.at))
     size = "deleted" if edit.after is None else f"{len(edit.after)} bytes"
     note = "" if edit.revertible else " (too large to revert)"

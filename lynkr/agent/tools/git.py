@@ -503,14 +503,14 @@ class CommitTool(_GitTool):
 
     async def run_required_tests(self, context: ToolContext) -> tuple[bool, str]:
         """Run the policy's `git.test_command`; (passed, a note for a refusal)."""
-        from lynkr.agent.tools.testruns import TestProfile, run_profile
+        from lynkr.agent.tools.testruns import TestProfile, headline, run_profile
 
         command = getattr(getattr(context.policy, "git", None), "test_command", None)
         if not command:
             return False, "the policy names no git.test_command to run"
         profile = TestProfile("git.test_command", command, ".", self.test_timeout)
         run = await run_profile(profile, context)
-        return run.passed, f"test run {run.id}: {run.headline()}\n{run.tail[-2000:]}"
+        return run.passed, f"test run {run.id}: {headline(run)}\n{run.tail[-2000:]}"
 
 
 def _env_author(env: Mapping[str, str]) -> str | None:

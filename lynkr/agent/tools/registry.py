@@ -51,6 +51,7 @@ __all__ = [
     "ToolRegistry",
     "build_registry",
     "scrubbed_environment",
+    "tool_registry",
 ]
 
 FAMILIES = ("files", "shell", "git", "tests", "tasks")
@@ -226,50 +227,66 @@ def _describe(error: BaseException, context: ToolContext) -> str:
 
 
 def build_registry(options: Mapping[str, Any], *, secrets: Iterable[str] = ()) -> ToolRegistry:
-    """The registry the `tools:` section asks for; `ValueError` names a bad key.
+    """The registry a `tools:` section (as data) asks for; `ValueError` names a bad key.
 
     With `execution: client` (the default; alias `passthrough`) the registry is
-    empty: lynkr runs no tool at all.
+    empty: lynkr runs no tool at all. The stack, which has the section validated
+    and typed already, calls `tool_registry` directly.
     """
     execution = options.get("execution", "client")
     if execution not in EXECUTION_MODES:
         raise ValueError(f"tools.execution must be one of {', '.join(EXECUTION_MODES)}")
     if execution in ("client", "passthrough"):
         return ToolRegistry([], secrets=secrets)
-    enabled = list(options.get("enabled", DEFAULT_FAMILIES))
-    unknown = sorted(set(enabled) - set(FAMILIES))
-    if unknown:
-        raise ValueError(f"tools.enabled: unknown family {unknown[0]!r} (known: {FAMILIES})")
-    tools: list[Any] = []
-    if "files" in enabled:
-        tools += file_tools()
-    if "shell" in enabled:
-        tools.append(_shell(options.get("shell") or {}))
-    if "git" in enabled:
-        tools += git_tools(author=(options.get("git") or {}).get("author"))
-    if "tests" in enabled:
-        tools += testrun_tools(_profiles(options.get("tests") or {}))
-    if "tasks" in enabled:
-        tools += task_tools()
-    return ToolRegistry(tools, secrets=secrets)
-
-
-def _shell(options: Mapping[str, Any]) -> ShellTool:
-    sandbox = options.get("sandbox", "none")
+    shell = options.get("shell") or {}
+    sandbox = shell.get("sandbox", "none")
     if sandbox != "none":
         raise ValueError(
             f"tools.shell.sandbox: {sandbox!r} is not built; the only mode is 'none' "
             "(commands run as lynkr's user, confined by the policy)"
         )
-    return ShellTool(
-        timeout_seconds=float(options.get("timeout_seconds", DEFAULT_TIMEOUT)),
-        max_output_bytes=int(options.get("max_output_bytes", DEFAULT_MAX_OUTPUT)),
+    profiles = (options.get("tests") or {}).get("profiles") or {}
+    return tool_registry(
+        options.get("enabled", DEFAULT_FAMILIES),
+        shell_timeout_seconds=float(shell.get("timeout_seconds", DEFAULT_TIMEOUT)),
+        shell_max_output_bytes=int(shell.get("max_output_bytes", DEFAULT_MAX_OUTPUT)),
+        git_author=(options.get("git") or {}).get("author"),
+        test_profiles={
+            name: TestProfile.from_options(name, spec) for name, spec in profiles.items()
+        },
+        secrets=secrets,
     )
 
 
-def _profiles(options: Mapping[str, Any]) -> dict[str, TestProfile]:
-    profiles = options.get("profiles") or {}
-    return {name: TestProfile.from_options(name, spec) for name, spec in profiles.items()}
+def tool_registry(
+    families: Sequence[str] = DEFAULT_FAMILIES,
+    *,
+    shell_timeout_seconds: float = DEFAULT_TIMEOUT,
+    shell_max_output_bytes: int = DEFAULT_MAX_OUTPUT,
+    git_author: str | None = None,
+    test_profiles: Mapping[str, TestProfile] | None = None,
+    secrets: Iterable[str] = (),
+) -> ToolRegistry:
+    """The registry of these tool families; `ValueError` names an unknown family."""
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"tools.enabled: unknown family {unknown[0]!r} (known: {FAMILIES})")
+    tools: list[Any] = []
+    if "files" in families:
+        tools += file_tools()
+    if "shell" in families:
+        tools.append(
+            ShellTool(
+                timeout_seconds=shell_timeout_seconds, max_output_bytes=shell_max_output_bytes
+            )
+        )
+    if "git" in families:
+        tools += git_tools(author=git_author)
+    if "tests" in families:
+        tools += testrun_tools(test_profiles or {})
+    if "tasks" in families:
+        tools += task_tools()
+    return ToolRegistry(tools, secrets=secrets)
 
 
 # ── the environment tools see ────────────────────────────────────────────────

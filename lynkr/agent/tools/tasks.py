@@ -1,4 +1,4 @@
-"""The tasks family: a small task tracker in SQLite (create, list, update, delete).
+"""The tasks family: a small task tracker in the tool store (create, list, update, delete).
 
 Tasks belong to the workspace (not to a session, so a plan survives the
 conversation); the session that created a task is kept for the record.
@@ -7,9 +7,6 @@ Statuses: `todo`, `in_progress`, `blocked`, `done`, `cancelled`.
 
 from __future__ import annotations
 
-import sqlite3
-import time
-from dataclasses import dataclass
 from typing import Any
 
 from lynkr.agent.tools.base import (
@@ -17,64 +14,30 @@ from lynkr.agent.tools.base import (
     ToolError,
     ToolResult,
     ToolSpec,
-    in_database,
     object_schema,
 )
+from lynkr.stores.tools import TaskRecord
 
 __all__ = ["STATUSES", "task_tools"]
 
 STATUSES = ("todo", "in_progress", "blocked", "done", "cancelled")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tool_tasks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    workspace TEXT NOT NULL,
-    session_id TEXT,
-    title TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL,
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tool_tasks_workspace ON tool_tasks (workspace, status);
-"""
-_COLUMNS = "id, title, description, status, created, updated"
 _TITLE = {"type": "string", "minLength": 1, "maxLength": 500}
 _DESCRIPTION = {"type": "string", "maxLength": 10_000}
 _STATUS = {"enum": list(STATUSES)}
 _ID = {"type": "integer", "minimum": 1}
 
 
-@dataclass(frozen=True, slots=True)
-class _Task:
-    id: int
-    title: str
-    description: str
-    status: str
-    created: float
-    updated: float
-
-    def line(self) -> str:
-        text = f"#{self.id} [{self.status}] {self.title}"
-        return text + (f" — {self.description}" if self.description else "")
+def _line(task: TaskRecord) -> str:
+    text = f"#{task.id} [{task.status}] {task.title}"
+    return text + (f" — {task.description}" if task.description else "")
 
 
-def _row(row: tuple[Any, ...]) -> _Task:
-    return _Task(*row)
-
-
-async def _one(context: ToolContext, task_id: int) -> _Task:
-    def select(db: sqlite3.Connection) -> tuple[Any, ...] | None:
-        query = f"SELECT {_COLUMNS} FROM tool_tasks WHERE id = ? AND workspace = ?"
-        result: tuple[Any, ...] | None = db.execute(
-            query, (task_id, str(context.workspace))
-        ).fetchone()
-        return result
-
-    row = await in_database(context.data_dir, _SCHEMA, select)
-    if row is None:
+async def _one(context: ToolContext, task_id: int) -> TaskRecord:
+    task = await context.store.task(str(context.workspace), task_id)
+    if task is None:
         raise ToolError(f"no task {task_id} in this workspace (lynkr_tasks_list shows them)")
-    return _row(row)
+    return task
 
 
 def _spec(action: str, description: str, schema: dict[str, Any]) -> ToolSpec:
@@ -91,26 +54,13 @@ class _Create:
     )
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
-        now = time.time()
-        row = (
+        task_id = await context.store.add_task(
             str(context.workspace),
             context.session_id,
             arguments["title"],
             arguments.get("description", ""),
             arguments.get("status", "todo"),
-            now,
-            now,
         )
-
-        def insert(db: sqlite3.Connection) -> int:
-            cursor = db.execute(
-                "INSERT INTO tool_tasks (workspace, session_id, title, description, status,"
-                " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            return int(cursor.lastrowid or 0)
-
-        task_id = await in_database(context.data_dir, _SCHEMA, insert)
         return ToolResult(f"created task #{task_id}")
 
 
@@ -124,20 +74,9 @@ class _List:
     )
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
-        status = arguments.get("status")
-        query = f"SELECT {_COLUMNS} FROM tool_tasks WHERE workspace = ?"
-        query += (" AND status = ?" if status else "") + " ORDER BY id LIMIT ?"
-        params = (
-            str(context.workspace),
-            *((status,) if status else ()),
-            arguments.get("limit", 100),
-        )
-
-        def select(db: sqlite3.Connection) -> list[_Task]:
-            return [_row(r) for r in db.execute(query, params)]
-
-        tasks = await in_database(context.data_dir, _SCHEMA, select)
-        return ToolResult("\n".join(t.line() for t in tasks) or "no tasks")
+        workspace, limit = str(context.workspace), arguments.get("limit", 100)
+        tasks = await context.store.tasks(workspace, arguments.get("status"), limit)
+        return ToolResult("\n".join(_line(task) for task in tasks) or "no tasks")
 
 
 class _Update:
@@ -151,19 +90,13 @@ class _Update:
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
         task = await _one(context, arguments["id"])
-        changes = {k: arguments[k] for k in ("status", "title", "description") if k in arguments}
+        changes: dict[str, str] = {
+            k: arguments[k] for k in ("status", "title", "description") if k in arguments
+        }
         if not changes:
             raise ToolError("give at least one of status, title, description to change")
-        assignments = ", ".join(f"{column} = ?" for column in changes)  # fixed column names
-
-        def update(db: sqlite3.Connection) -> None:
-            db.execute(
-                f"UPDATE tool_tasks SET {assignments}, updated = ? WHERE id = ?",
-                (*changes.values(), time.time(), task.id),
-            )
-
-        await in_database(context.data_dir, _SCHEMA, update)
-        return ToolResult((await _one(context, task.id)).line())
+        await context.store.update_task(str(context.workspace), task.id, changes)
+        return ToolResult(_line(await _one(context, task.id)))
 
 
 class _Delete:
@@ -176,10 +109,7 @@ class _Delete:
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
         task = await _one(context, arguments["id"])
 
-        def delete(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM tool_tasks WHERE id = ?", (task.id,))
-
-        await in_database(context.data_dir, _SCHEMA, delete)
+        await context.store.delete_task(str(context.workspace), task.id)
         return ToolResult(f"deleted task #{task.id} ({task.title})")
 
 

@@ -7,7 +7,7 @@ command line is the operator's and runs with `bash -c` in the profile's
 directory (confined to the workspace), with the scrubbed environment, under
 the profile's timeout, its process group killed at the end (see `shell.py`).
 
-Each run is stored in `tool_test_runs` (profile, exit code, duration, timed
+Each run is kept in the tool store (profile, exit code, duration, timed
 out, the last 8 KiB of output); `lynkr_tests_summary` reports the last runs
 and the pass rate per profile. The commit tool records its `git.test_command`
 runs here too, under the profile name `git.test_command`.
@@ -15,7 +15,6 @@ runs here too, under the profile name `git.test_command`.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,31 +25,16 @@ from lynkr.agent.tools.base import (
     ToolError,
     ToolResult,
     ToolSpec,
-    in_database,
     object_schema,
     resolve_path,
 )
 from lynkr.agent.tools.shell import run_process, shell_argv
+from lynkr.stores.tools import TestRunRecord as TestRun
 
-__all__ = ["TestProfile", "TestRun", "run_profile", "testrun_tools"]
+__all__ = ["TestProfile", "TestRun", "headline", "run_profile", "testrun_tools"]
 
 TAIL_BYTES = 8192
 DEFAULT_TIMEOUT = 600.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tool_test_runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    workspace TEXT NOT NULL,
-    session_id TEXT,
-    profile TEXT NOT NULL,
-    started REAL NOT NULL,
-    duration REAL NOT NULL,
-    exit_code INTEGER,
-    timed_out INTEGER NOT NULL,
-    tail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tool_test_runs_profile ON tool_test_runs (workspace, profile, id);
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,30 +60,13 @@ class TestProfile:
         return cls(name, command, str(options.get("cwd", ".")), timeout)
 
 
-@dataclass(frozen=True, slots=True)
-class TestRun:
-    """One stored run of a profile."""
-
-    __test__ = False
-
-    id: int
-    profile: str
-    started: float
-    duration: float
-    exit_code: int | None
-    timed_out: bool
-    tail: str
-
-    @property
-    def passed(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
-
-    def headline(self) -> str:
-        if self.timed_out:
-            state = "timed out"
-        else:
-            state = "passed" if self.passed else f"failed (exit code {self.exit_code})"
-        return f"{self.profile}: {state} in {self.duration:.1f} s"
+def headline(run: TestRun) -> str:
+    """`unit: passed in 1.2 s`, `… failed (exit code 1) …`, `… timed out …`."""
+    if run.timed_out:
+        state = "timed out"
+    else:
+        state = "passed" if run.passed else f"failed (exit code {run.exit_code})"
+    return f"{run.profile}: {state} in {run.duration:.1f} s"
 
 
 async def run_profile(profile: TestProfile, context: ToolContext) -> TestRun:
@@ -116,59 +83,19 @@ async def run_profile(profile: TestProfile, context: ToolContext) -> TestRun:
         max_output_bytes=2 * TAIL_BYTES,
     )
     tail = result.output[-TAIL_BYTES:]
-    row = (
+    run_id = await context.store.add_test_run(
         str(context.workspace),
         context.session_id,
-        profile.name,
-        started,
-        result.duration,
-        result.exit_code,
-        int(result.timed_out),
-        tail,
+        profile=profile.name,
+        started=started,
+        duration=result.duration,
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        tail=tail,
     )
-
-    def insert(db: sqlite3.Connection) -> int:
-        cursor = db.execute(
-            "INSERT INTO tool_test_runs (workspace, session_id, profile, started, duration,"
-            " exit_code, timed_out, tail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
-        )
-        return int(cursor.lastrowid or 0)
-
-    run_id = await in_database(context.data_dir, _SCHEMA, insert)
     return TestRun(
         run_id, profile.name, started, result.duration, result.exit_code, result.timed_out, tail
     )
-
-
-async def recent_runs(context: ToolContext, profile: str | None, limit: int) -> list[TestRun]:
-    """The last `limit` runs in this workspace (of one profile), newest first."""
-    query = "SELECT id, profile, started, duration, exit_code, timed_out, tail FROM tool_test_runs"
-    query += " WHERE workspace = ?" + (" AND profile = ?" if profile else "")
-    query += " ORDER BY id DESC LIMIT ?"
-    params = (str(context.workspace), *((profile,) if profile else ()), limit)
-
-    def select(db: sqlite3.Connection) -> list[TestRun]:
-        return [
-            TestRun(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6])
-            for r in db.execute(query, params)
-        ]
-
-    return await in_database(context.data_dir, _SCHEMA, select)
-
-
-async def _pass_rates(context: ToolContext) -> list[tuple[str, int, int]]:
-    """(profile, runs, passed) for every profile run in this workspace."""
-
-    def select(db: sqlite3.Connection) -> list[tuple[str, int, int]]:
-        rows = db.execute(
-            "SELECT profile, COUNT(*), SUM(exit_code = 0 AND timed_out = 0) FROM tool_test_runs"
-            " WHERE workspace = ? GROUP BY profile ORDER BY profile",
-            (str(context.workspace),),
-        )
-        return [(r[0], int(r[1]), int(r[2] or 0)) for r in rows]
-
-    return await in_database(context.data_dir, _SCHEMA, select)
 
 
 class RunTestsTool:
@@ -196,7 +123,7 @@ class RunTestsTool:
             raise ToolError(f"no test profile {arguments['profile']!r}")
         run = await run_profile(profile, context)
         return ToolResult(
-            f"{run.headline()} (run {run.id})\n{run.tail.rstrip()}", is_error=run.timed_out
+            f"{headline(run)} (run {run.id})\n{run.tail.rstrip()}", is_error=run.timed_out
         )
 
 
@@ -220,16 +147,18 @@ class TestSummaryTool:
     )
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
-        rates = await _pass_rates(context)
+        workspace = str(context.workspace)
+        rates = await context.store.pass_rates(workspace)
         if not rates:
             return ToolResult("no test runs recorded yet")
-        runs = await recent_runs(context, arguments.get("profile"), int(arguments.get("last", 10)))
+        last = int(arguments.get("last", 10))
+        runs = await context.store.test_runs(workspace, arguments.get("profile"), last)
         lines = ["pass rate per profile:"]
         lines += [
             f"  {name}: {ok}/{total} passed ({100 * ok / total:.0f}%)" for name, total, ok in rates
         ]
         lines.append("last runs:")
-        lines += [f"  #{r.id} {_when(r.started)} {r.headline()}" for r in runs]
+        lines += [f"  #{r.id} {_when(r.started)} {headline(r)}" for r in runs]
         return ToolResult("\n".join(lines))
 
 

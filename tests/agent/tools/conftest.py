@@ -6,6 +6,7 @@
                 a registry with every family enabled and returns the `ToolResult`
                 (bounded by a 60 s wait).
 ``context``     `context(policy=None, **fields)` builds the `ToolContext` `tools` uses.
+``store``       the `SQLiteToolStore` in the data dir that every context shares.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from lynkr.agent.tools import (
     build_registry,
     scrubbed_environment,
 )
+from lynkr.stores.tools import DATABASE_NAME, SQLiteToolStore
 
 OUTSIDE_TEXT = "OUTSIDE-THE-WORKSPACE"
 CANARY_KEY = "sk-ant-canary-0123456789abcdefghijklmnop"
@@ -83,17 +85,25 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def store(data_dir: Path) -> Iterator[SQLiteToolStore]:
+    """The tools' state in `data_dir/tools.sqlite3`, closed after the test."""
+    tool_store = SQLiteToolStore(data_dir / DATABASE_NAME)
+    yield tool_store
+    run(tool_store.close())
+
+
+@pytest.fixture
 def registry() -> ToolRegistry:
     return build_registry(tool_options(), secrets=[CANARY_KEY])
 
 
 @pytest.fixture
-def context(workspace: Path, data_dir: Path) -> Callable[..., ToolContext]:
+def context(workspace: Path, store: SQLiteToolStore) -> Callable[..., ToolContext]:
     def make(policy: object | None = None, **fields: Any) -> ToolContext:
         env = scrubbed_environment(os.environ, [CANARY_KEY])
         values: dict[str, Any] = {
             "workspace": workspace,
-            "data_dir": data_dir,
+            "store": store,
             "policy": policy,
             "env": env,
             "session_id": "test-session",

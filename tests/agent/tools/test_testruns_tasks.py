@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from lynkr.agent.tools.base import DATABASE_NAME
 from lynkr.agent.tools.testruns import TestProfile
+from lynkr.stores.tools import DATABASE_NAME
 from tests.agent.tools.conftest import ToolCaller
 
 

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from lynkr.cache import CacheStore, Entry, MemoryStore, SQLiteStore
-from lynkr.cache.sqlite import PRUNE_BATCH
+from lynkr.stores.cache import PRUNE_BATCH, CacheStore, Entry, MemoryStore, SQLiteStore
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:

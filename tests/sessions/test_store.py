@@ -1,4 +1,4 @@
-"""The session store (lynkr/agent/sessions.py) on real SQLite files in temp dirs."""
+"""The session store (lynkr/sessions/) on real SQLite files in temp dirs."""
 
 from __future__ import annotations
 
@@ -15,27 +15,25 @@ import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lynkr.agent.sessions import (
+from lynkr.sessions import (
     BacklogFull,
     RequestSnapshot,
     SessionsEndpoint,
-    SessionStore,
     TurnRef,
-    _Messages,
-    _messages,
-    _prepare,
-    _Recent,
     canonical_message,
     derive_session_id,
     encode_message,
     encode_messages,
 )
+from lynkr.sessions import SQLiteSessionStore as SessionStore
+from lynkr.sessions.encoding import Messages, RecentRequests, messages_of, prepare
 from lynkr.stores import connect
 
 T = TypeVar("T")
@@ -475,7 +473,7 @@ def test_storage_grows_linearly_with_turns(db_path: Path) -> None:
 WRITER = textwrap.dedent(
     """
     import asyncio, sys
-    from lynkr.agent.sessions import SessionStore
+    from lynkr.sessions import SQLiteSessionStore as SessionStore
 
     async def main(path):
         store = SessionStore(path)
@@ -579,7 +577,9 @@ async def call(endpoint: SessionsEndpoint, path: str, client: str = "127.0.0.1")
     scope = {
         "type": "http",
         "method": "GET",
-        "path": path,
+        # As an ASGI server gives it: the path percent-decoded, the raw bytes beside it.
+        "path": unquote(path),
+        "raw_path": path.encode(),
         "query_string": query.encode(),
         "headers": [],
         "client": (client, 5555),
@@ -839,7 +839,7 @@ def test_the_fast_encoding_is_the_canonical_one(messages: list[Any]) -> None:
 
 
 def test_reused_hashes_equal_fresh_ones_and_memory_stays_bounded() -> None:
-    recent = _Recent(budget=4000)
+    recent = RecentRequests(budget=4000)
     full = conversation(12, size=100)
     bodies = [
         *(("s", request(full[: 2 * n + 1])) for n in range(12)),
@@ -848,8 +848,8 @@ def test_reused_hashes_equal_fresh_ones_and_memory_stays_bounded() -> None:
         *((f"other{n}", request(full[: n + 1])) for n in range(12)),
     ]
     for session, body in bodies:
-        messages = _messages(body)
-        assert recent.prepare(session, messages) == _prepare(messages)
+        messages = messages_of(body)
+        assert recent.prepare(session, messages) == prepare(messages)
         assert recent.size <= recent.budget
 
 
@@ -998,10 +998,10 @@ def test_a_turn_starts_when_its_request_arrived_and_ends_when_it_was_answered(
 def test_the_recent_requests_memory_is_bounded_for_a_flood_of_tiny_sessions() -> None:
     """Every one-message conversation is its own session (no id): entries are capped in
     number and counted with their objects, not only their bytes."""
-    recent = _Recent(8 * 2**20)
+    recent = RecentRequests(8 * 2**20)
     for n in range(5000):
         body = {"model": "m", "messages": [{"role": "user", "content": f"hello {n}"}]}
-        recent.prepare(f"fp_{n}", _messages(body))
+        recent.prepare(f"fp_{n}", messages_of(body))
     assert len(recent._last) <= 1024
     assert recent.size <= recent.budget
 
@@ -1009,7 +1009,7 @@ def test_the_recent_requests_memory_is_bounded_for_a_flood_of_tiny_sessions() ->
 def test_a_failed_turn_does_not_leave_the_session_tally_counting_it(db_path: Path) -> None:
     """A new session's turn rolled back after the tally counted it must not make the store
     evict live sessions (max_sessions=5, 3 stored, 5 failed, 1 more: all 4 stay)."""
-    broken = RequestSnapshot(_Messages(roles=[], encoded=[b'{"content":[]}'], model="m"), 0.0)
+    broken = RequestSnapshot(Messages(roles=[], encoded=[b'{"content":[]}'], model="m"), 0.0)
 
     async def main() -> list[str]:
         store = SessionStore(db_path, max_sessions=5)

@@ -1,0 +1,240 @@
+"""`build_app(config)`: providers, pools, the agent, each route's middlewares, the router.
+
+Everything is constructed at load, so a bad option is a config error that
+names its line, found by `lynkr validate` before any server starts. Nothing
+here opens a file or a socket: what must be opened (stores, provider
+clients) is handed to `LynkrApp` as `Lifetime`s for its lifespan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from lynkr.agent.app import AgentApp, ModelInfo
+from lynkr.asgi import ASGIApp, Receive, Scope, Send, api_path
+from lynkr.config import Config, ProviderConfig, RouteConfig, located_issue
+from lynkr.errors import ConfigError, ConfigIssue
+from lynkr.middleware import load_middleware
+from lynkr.providers import build_provider as _adapter
+from lynkr.providers.base import Provider, ProviderSettings
+from lynkr.providers.pool import ProviderPool, Strategy
+from lynkr.stack.app import Lifetime, LynkrApp, Route
+from lynkr.stack.options import middleware_options
+from lynkr.stack.tools import build_loop
+
+__all__ = ["ADMITTING", "build_app", "build_provider", "served_app"]
+
+# The layers that admit and parse a request; the sessions layer goes right after them,
+# before those that answer it (cache, policy, routing, failover), so a session holds
+# what the client received.
+ADMITTING = frozenset({"shedding", "auth", "openai_compat", "validation"})
+
+
+def build_app(config: Config) -> LynkrApp:
+    """The whole served app for `config`; raises `ConfigError` for options a class refuses."""
+    providers = _providers(config)
+    loop, lifetimes = build_loop(config)
+    pools = {
+        name: ProviderPool(
+            name,
+            [providers[member] for member in pool.providers],
+            [providers[member] for member in pool.fallback],
+            strategy=cast(Strategy, pool.strategy),
+            weights=pool.weights,
+        )
+        for name, pool in config.pools.items()
+    }
+    holder: dict[str, LynkrApp] = {}
+    agent = AgentApp(
+        pools=pools,
+        default_pool=config.routing.default_pool,
+        models=[ModelInfo(m.id, m.display_name) for m in config.models],
+        context_windows={
+            name: p.options["context_window"]
+            for name, p in config.providers.items()
+            if p.options.get("context_window")
+        },
+        ping_interval=config.server.ping_interval,
+        loop=loop,
+        is_ready=lambda: holder["app"].ready,
+    )
+    sessions = _session_store(config)
+    if sessions is not None:
+        lifetimes.append(Lifetime("sessions", sessions.close, sessions.open))
+    routes, issues = [], []
+    for index, route in enumerate(config.routes):
+        try:
+            built = _wrap(agent, route, config, lifetimes, sessions)
+        except _MiddlewareRefused as refused:
+            issues.append(located_issue(config, ("routes", index, *refused.path), refused.text))
+            continue
+        routes.append(Route(route.path, built, _names(route, sessions is not None)))
+    if issues:
+        raise ConfigError(issues)
+    app = LynkrApp(
+        routes=routes,
+        fallback=_guarded(_fallback(agent, sessions), config),
+        providers=providers,
+        lifetimes=lifetimes,
+    )
+    holder["app"] = app
+    return app
+
+
+def served_app(config: Config, app: LynkrApp) -> ASGIApp:
+    """`app` with the server-level layers `lynkr serve` adds (the access log)."""
+    if config.server.access_log:
+        from lynkr.middleware.accesslog import AccessLogMiddleware
+
+        return AccessLogMiddleware(app)
+    return app
+
+
+def build_provider(config: ProviderConfig) -> Provider:
+    """The adapter for one provider's config (the provider table picks its dialect)."""
+    settings = ProviderSettings(
+        name=config.name,
+        type=config.type,
+        base_url=config.base_url,
+        api_key=config.api_key.reveal() if config.api_key else None,
+        model=config.model,
+        timeout=config.timeout,
+        headers=config.headers,
+        options=config.options,
+    )
+    return cast(Provider, _adapter(settings))
+
+
+def _providers(config: Config) -> dict[str, Provider]:
+    issues: list[ConfigIssue] = []
+    providers: dict[str, Provider] = {}
+    for name, provider_config in config.providers.items():
+        try:
+            providers[name] = build_provider(provider_config)
+        except ValueError as exc:
+            issues.append(located_issue(config, ("providers", name), str(exc)))
+    if issues:
+        raise ConfigError(issues)
+    return providers
+
+
+def _session_store(config: Config) -> Any:
+    if not config.sessions.enabled:
+        return None
+    from lynkr.sessions import SQLiteSessionStore
+
+    options = config.sessions
+    return SQLiteSessionStore(
+        config.server.data_dir / "lynkr.sqlite3",
+        retention_days=options.retention_days,
+        max_sessions=options.max_sessions,
+        write_delay=options.write_delay_ms / 1000,
+    )
+
+
+class _MiddlewareRefused(Exception):
+    def __init__(self, path: tuple[str | int, ...], text: str) -> None:
+        super().__init__(text)
+        self.path = path
+        self.text = text
+
+
+def _wrap(
+    app: ASGIApp, route: RouteConfig, config: Config, lifetimes: list[Lifetime], sessions: Any
+) -> ASGIApp:
+    """`app` inside the route's middlewares (first listed = outermost), sessions placed."""
+    specs = route.middleware
+    place = _sessions_position(specs) if sessions is not None and route.app == "agent" else -1
+    for position in reversed(range(len(specs))):
+        if position + 1 == place:
+            app = _sessions_layer(app, sessions)
+        spec = specs[position]
+        options = middleware_options(spec.use, spec.options, config, route.path)
+        try:
+            app = load_middleware(spec.use)(app, **options)
+        except (TypeError, ValueError) as exc:
+            raise _MiddlewareRefused(("middleware", position), f"{spec.use}: {exc}") from exc
+        if hasattr(app, "aclose"):
+            lifetimes.append(Lifetime(f"{spec.use} on {route.path}", app.aclose))
+    if place == 0:
+        app = _sessions_layer(app, sessions)
+    return app
+
+
+def _sessions_position(specs: Sequence[Any]) -> int:
+    """Where the sessions layer goes in a route's list: after the admitting layers."""
+    position = 0
+    while position < len(specs) and specs[position].use in ADMITTING:
+        position += 1
+    return position
+
+
+def _sessions_layer(app: ASGIApp, store: Any) -> ASGIApp:
+    from lynkr.middleware.sessions import SessionsMiddleware
+
+    return SessionsMiddleware(app, store=store)
+
+
+def _names(route: RouteConfig, sessions: bool) -> tuple[str, ...]:
+    names = [spec.use for spec in route.middleware]
+    if sessions and route.app == "agent":
+        names.insert(_sessions_position(route.middleware), "sessions")
+    return tuple(names)
+
+
+def _fallback(agent: ASGIApp, sessions: Any) -> ASGIApp:
+    """The app for paths no route names: lynkr's own endpoints, else the agent."""
+    if sessions is None:
+        return agent
+    from lynkr.sessions import SessionsEndpoint
+
+    return _Endpoints(agent, {SessionsEndpoint.PREFIX: SessionsEndpoint(sessions)})
+
+
+class _Endpoints:
+    """lynkr's own endpoints, mounted by Starlette's router (built on first use, so
+    `lynkr validate` loads no Starlette); other paths go to `default`.
+
+    Not the hot path. Paths are matched as API paths (a client's path prefix
+    removed, as for every lynkr endpoint).
+    """
+
+    def __init__(self, default: ASGIApp, endpoints: dict[str, ASGIApp]) -> None:
+        self.default = default
+        self.endpoints = endpoints
+        self._router: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.default(scope, receive, send)
+            return
+        await self.router({**scope, "path": api_path(scope["path"])}, receive, send)
+
+    @property
+    def router(self) -> ASGIApp:
+        if self._router is None:
+            from starlette.routing import Route, Router
+
+            paths = [
+                route
+                for prefix, app in self.endpoints.items()
+                for route in (Route(prefix, app), Route(prefix + "/{rest:path}", app))
+            ]
+            router = Router(routes=paths, default=self.default, redirect_slashes=False)
+            self._router = cast(ASGIApp, router)
+        return self._router
+
+
+def _guarded(app: ASGIApp, config: Config) -> ASGIApp:
+    """`app` behind the same keys as the routes (the probes stay open, see AuthMiddleware).
+
+    A gateway whose routes require a key must not serve /v1/models or the
+    sessions API without one.
+    """
+    for route in config.routes:
+        for spec in route.middleware:
+            if spec.use == "auth":
+                options = middleware_options(spec.use, spec.options, config)
+                return cast(ASGIApp, load_middleware("auth")(app, **options))
+    return app

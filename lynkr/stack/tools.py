@@ -1,0 +1,100 @@
+"""The tool loop of `tools.execution: server|hybrid`, built from the `tools:` section.
+
+Building does no I/O: the policy file is read (config is read at load time),
+but the tool store and the tools' home directory are made when the server
+starts (`Lifetime`s for the lifespan), not when a tool is first called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, cast
+
+from lynkr.config import Config, located_issue
+from lynkr.config.policy import load_policy_data
+from lynkr.errors import ConfigError
+from lynkr.providers.errors import provider_secrets
+from lynkr.stack.app import Lifetime
+from lynkr.stack.options import config_dir
+
+if TYPE_CHECKING:
+    from lynkr.agent.loop import ToolLoop
+    from lynkr.agent.tools import ToolContext
+
+__all__ = ["build_loop", "configured_secrets"]
+
+
+def configured_secrets(config: Config) -> list[str]:
+    """Every credential lynkr.yaml gives a provider (keys and secret-looking headers)."""
+    return [
+        secret
+        for p in config.providers.values()
+        for secret in provider_secrets(p.api_key.reveal() if p.api_key else None, p.headers)
+    ]
+
+
+def build_loop(config: Config) -> tuple[ToolLoop | None, list[Lifetime]]:
+    """The tool loop and what it needs opened with the server; (None, []) in client mode.
+
+    What only server-side tools use (dulwich, the policy engine behind them) is
+    imported here, so a client-mode gateway never loads it.
+    """
+    tools = config.tools
+    if not tools.runs_tools:
+        return None, []
+    from lynkr.agent.loop import LoopLimits, Mode, ToolLoop
+    from lynkr.agent.tools import ToolContext, scrubbed_environment, tool_registry
+    from lynkr.agent.tools.testruns import TestProfile
+    from lynkr.policy import Policy
+    from lynkr.stores.tools import DATABASE_NAME, SQLiteToolStore
+
+    secrets = configured_secrets(config)
+    try:
+        registry = tool_registry(
+            tools.enabled,
+            shell_timeout_seconds=tools.shell.timeout_seconds,
+            shell_max_output_bytes=tools.shell.max_output_bytes,
+            git_author=tools.git_author,
+            test_profiles={
+                name: TestProfile(name, p.command, p.cwd, p.timeout_seconds)
+                for name, p in tools.test_profiles.items()
+            },
+            secrets=secrets,
+        )
+    except ValueError as exc:
+        raise ConfigError([located_issue(config, ("tools",), str(exc))]) from exc
+    base = config_dir(config)
+    policy = Policy.from_data(load_policy_data(base / tools.policy) if tools.policy else {})
+    root = (base / tools.workspace.root).resolve()
+    home = config.server.data_dir / "tool-home"
+    env = scrubbed_environment(os.environ, secrets, home=str(home))
+    store = SQLiteToolStore(config.server.data_dir / DATABASE_NAME)
+
+    def context_for(session_id: str | None, calls: int) -> ToolContext:
+        return ToolContext(
+            workspace=root,
+            store=store,
+            policy=policy,
+            env=env,
+            session_id=session_id,
+            turn_tool_calls=calls - 1,
+            allow_outside=tools.workspace.allow_outside,
+        )
+
+    async def open_tools() -> None:
+        # Tools get a home of their own: ~/.ssh, ~/.aws and credentials are not there.
+        await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
+        await store.open()
+
+    loop = ToolLoop(
+        registry=registry,
+        mode=cast(Mode, tools.execution),
+        limits=LoopLimits(
+            max_steps=tools.limits.max_steps,
+            max_tool_calls=tools.limits.max_tool_calls,
+            max_duration_seconds=tools.limits.max_duration_seconds,
+        ),
+        context_for=context_for,
+    )
+    return loop, [Lifetime("tool store", store.close, open_tools)]
