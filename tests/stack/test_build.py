@@ -81,3 +81,66 @@ def test_the_cache_key_sees_what_routing_reads(tmp_path: Path) -> None:
     options = middleware_options(spec.use, spec.options, config, "/v1/messages")
     assert {"x-tenant", "x-lynkr-pool", "anthropic-beta"} <= set(options["key_headers"])
     assert options["namespace"] == "/v1/messages"
+
+
+def test_the_sessions_layer_sits_after_the_admitting_layers(tmp_path: Path) -> None:
+    """What a session records is what the client got from the layers that answer."""
+    default = build_app(load_config(Path(__file__).parents[2] / "lynkr.yaml"))
+    names = {route.path: route.names for route in default.routes}
+    assert names["/v1/messages"] == (
+        "shedding",
+        "validation",
+        "sessions",
+        "cache",
+        "policy",
+        "routing",
+        "failover",
+    )
+    assert names["/v1/chat/completions"] == (
+        "shedding",
+        "openai_compat",
+        "validation",
+        "sessions",
+        "routing",
+        "failover",
+    )
+    path = tmp_path / "lynkr.yaml"
+    path.write_text(CONFIG + "sessions: {enabled: false}\n")
+    assert build_app(load_config(path)).routes[0].names == ("validation", "cache", "routing")
+
+
+def test_a_failed_start_closes_what_had_opened(tmp_path: Path) -> None:
+    from lynkr.stack import Lifetime, LynkrApp
+
+    events: list[str] = []
+
+    def lifetime(name: str, *, fails: bool = False) -> Lifetime:
+        async def open_() -> None:
+            if fails:
+                raise OSError(f"{name} cannot open")
+            events.append(f"open {name}")
+
+        async def close() -> None:
+            events.append(f"close {name}")
+
+        return Lifetime(name, close, open_)
+
+    async def agent(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("not served")
+
+    app = LynkrApp(
+        routes=[],
+        fallback=agent,
+        providers={},
+        lifetimes=[lifetime("a"), lifetime("b"), lifetime("c", fails=True), lifetime("d")],
+    )
+
+    async def start() -> None:
+        try:
+            await app.startup()
+        except OSError:
+            events.append("failed")
+
+    asyncio.run(start())
+    assert events == ["open a", "open b", "close b", "close a", "failed"]
+    assert not app.ready
