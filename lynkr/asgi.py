@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -26,6 +26,9 @@ from lynkr.errors import (
     anthropic_error_body,
     openai_error_body,
 )
+
+if TYPE_CHECKING:
+    from lynkr.resilience.plan import FailoverPlan
 
 __all__ = [
     "DEFAULT_BODY_LIMIT",
@@ -85,7 +88,7 @@ class RequestContext:
     provider: str | None = None
     cache_key: str | None = None
     # The failover middleware's plan for this request (breakers, deadline, retries).
-    failover: Any = None
+    failover: FailoverPlan | None = None
     # Set when the answer must not be cached (lynkr ran tools with effects for it).
     no_store: bool = False
     # Set by a layer between the agent and the client that changed or stopped the answer

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "lynkr"
 # layer -> the lynkr layers it may import (besides itself).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
-    "asgi": {"errors"},
+    "asgi": {"errors", "resilience"},  # the context's type of the failover plan
     "protocol": {"errors"},
     "policy": {"errors"},
     "resilience": {"errors"},
