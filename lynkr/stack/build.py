@@ -1,9 +1,10 @@
 """`build_app(config)`: providers, pools, the agent, each route's middlewares, the router.
 
 Everything is constructed at load, so a bad option is a config error that
-names its line, found by `lynkr validate` before any server starts. Nothing
-here opens a file or a socket: what must be opened (stores, provider
-clients) is handed to `LynkrApp` as `Lifetime`s for its lifespan.
+names its line, found by `lynkr validate` before any server starts. The only
+files read are config (the policy files lynkr.yaml names); nothing is opened,
+created or connected: what must be (stores, provider clients, the tools'
+home) is handed to `LynkrApp` as `Lifetime`s for its lifespan.
 """
 
 from __future__ import annotations
