@@ -45,12 +45,21 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT.parent / "shared" / "reference" / "claude-code-request-sample.json"
+# A sanitised recording of a request the real Claude Code CLI sent (long strings cut).
+SAMPLE = ROOT / "benchmarks" / "data" / "claude-code-request.json"
 CLIENTS = ("httpx", "httpx2", "httpx-aiohttp", "aiohttp", "pyreqwest")
-MODULES = {"httpx": "httpx", "httpx2": "httpx2", "httpx-aiohttp": "httpx_aiohttp",
-           "aiohttp": "aiohttp", "pyreqwest": "pyreqwest"}
-HEADERS = {"content-type": "application/json", "x-api-key": "bench",
-           "anthropic-version": "2023-06-01"}
+MODULES = {
+    "httpx": "httpx",
+    "httpx2": "httpx2",
+    "httpx-aiohttp": "httpx_aiohttp",
+    "aiohttp": "aiohttp",
+    "pyreqwest": "pyreqwest",
+}
+HEADERS = {
+    "content-type": "application/json",
+    "x-api-key": "bench",
+    "anthropic-version": "2023-06-01",
+}
 
 ASGIMessage = dict[str, Any]
 Send = Callable[[ASGIMessage], Awaitable[None]]
@@ -58,31 +67,73 @@ Send = Callable[[ASGIMessage], Awaitable[None]]
 
 # The fake upstream -----------------------------------------------------------------------
 
+
 def _events(deltas: int) -> list[bytes]:
     def frame(name: str, data: dict[str, Any]) -> bytes:
         return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
     usage = {"input_tokens": 10, "output_tokens": 1}
     return [
-        frame("message_start", {"type": "message_start", "message": {
-            "id": "msg_1", "type": "message", "role": "assistant", "model": "up", "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": usage}}),
-        frame("content_block_start", {"type": "content_block_start", "index": 0,
-                                      "content_block": {"type": "text", "text": ""}}),
-        *[frame("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                        "delta": {"type": "text_delta", "text": "word "}})
-          for _ in range(deltas)],
+        frame(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "up",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": usage,
+                },
+            },
+        ),
+        frame(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+        *[
+            frame(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": "word "},
+                },
+            )
+            for _ in range(deltas)
+        ],
         frame("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        frame("message_delta", {"type": "message_delta", "delta": {
-            "stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": deltas}}),
+        frame(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": deltas},
+            },
+        ),
         frame("message_stop", {"type": "message_stop"}),
     ]
 
 
-MESSAGE = json.dumps({
-    "id": "msg_1", "type": "message", "role": "assistant", "model": "up",
-    "content": [{"type": "text", "text": "word " * 20}], "stop_reason": "end_turn",
-    "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 20}}).encode()
+MESSAGE = json.dumps(
+    {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "up",
+        "content": [{"type": "text", "text": "word " * 20}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 10, "output_tokens": 20},
+    }
+).encode()
 
 
 def run_upstream(port: int, deltas: int) -> None:
@@ -105,23 +156,44 @@ def run_upstream(port: int, deltas: int) -> None:
                 break
         body = b"".join(chunks)
         if b'"stream":true' not in body and b'"stream": true' not in body:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
             await send({"type": "http.response.body", "body": MESSAGE})
             return
         pace = 0.0
         if match := re.search(rb"PACE_MS=(\d+)", body):
             pace = int(match.group(1)) / 1000
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
         for index, event in enumerate(events):
             if pace and index:
                 await asyncio.sleep(pace)
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                http="httptools", loop="uvloop", lifespan="off")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+        lifespan="off",
+    )
 
 
 # The proxy hop, one per client -----------------------------------------------------------
@@ -149,7 +221,10 @@ async def make_client(name: str, url: str) -> tuple[Relay, Callable[[], Awaitabl
             client_class = mod.AsyncClient
         client = client_class(
             limits=mod.Limits(max_connections=512, max_keepalive_connections=512),
-            timeout=mod.Timeout(60.0, connect=5.0), trust_env=False, follow_redirects=False)
+            timeout=mod.Timeout(60.0, connect=5.0),
+            trust_env=False,
+            follow_redirects=False,
+        )
 
         async def relay_httpx(body: bytes, headers: dict[str, str], send: Send) -> None:
             request = client.build_request("POST", url, content=body, headers=headers)
@@ -164,13 +239,16 @@ async def make_client(name: str, url: str) -> tuple[Relay, Callable[[], Awaitabl
         return relay_httpx, client.aclose
     if name == "aiohttp":
         session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=512), trust_env=False,
+            connector=aiohttp.TCPConnector(limit=512),
+            trust_env=False,
             timeout=aiohttp.ClientTimeout(connect=5.0, sock_read=60.0),
-            skip_auto_headers=("User-Agent",))
+            skip_auto_headers=("User-Agent",),
+        )
 
         async def relay_aiohttp(body: bytes, headers: dict[str, str], send: Send) -> None:
-            async with session.request("POST", url, data=body, headers=headers,
-                                       allow_redirects=False) as response:
+            async with session.request(
+                "POST", url, data=body, headers=headers, allow_redirects=False
+            ) as response:
                 await _start(send, response.status, response.headers.get("content-type"))
                 async for data in response.content.iter_any():
                     await _chunk(send, data)
@@ -181,8 +259,14 @@ async def make_client(name: str, url: str) -> tuple[Relay, Callable[[], Awaitabl
 
         from pyreqwest.client import ClientBuilder
 
-        reqwest = (ClientBuilder().max_connections(512).follow_redirects(False).no_proxy()
-                   .connect_timeout(timedelta(seconds=5)).build())
+        reqwest = (
+            ClientBuilder()
+            .max_connections(512)
+            .follow_redirects(False)
+            .no_proxy()
+            .connect_timeout(timedelta(seconds=5))
+            .build()
+        )
 
         async def relay_pyreqwest(body: bytes, headers: dict[str, str], send: Send) -> None:
             request = reqwest.post(url).headers(headers).body_bytes(body).build_streamed()
@@ -220,16 +304,28 @@ def run_hop(name: str, port: int, upstream: str) -> None:
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        wanted = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
-                  if k.decode("latin-1") in forward}
+        wanted = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in scope["headers"]
+            if k.decode("latin-1") in forward
+        }
         await state["relay"](b"".join(chunks), wanted, send)
         await send({"type": "http.response.body", "body": b""})
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                http="httptools", loop="uvloop", lifespan="on")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+        lifespan="on",
+    )
 
 
 # Shared harness helpers ------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -264,8 +360,9 @@ def rss_mib(pid: int) -> float:
     for one in tree(pid):
         with contextlib.suppress(OSError):
             text = Path(f"/proc/{one}/smaps_rollup").read_text()
-            total += next(int(line.split()[1]) for line in text.splitlines()
-                          if line.startswith("Pss:"))
+            total += next(
+                int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:")
+            )
     return round(total / 1024, 1)
 
 
@@ -273,6 +370,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
     """Seconds until GET `url` answers 200 (raises if the process dies or time runs out)."""
     started = time.monotonic()
     import urllib.request
+
     while time.monotonic() - started < timeout:
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -285,11 +383,17 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
 
 
 @contextlib.contextmanager
-def started(command: list[str], ready_url: str | None = None, *, port: int | None = None,
-            env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+def started(
+    command: list[str],
+    ready_url: str | None = None,
+    *,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
     """Run `command` until the block ends; yields it and its seconds to ready. Stopped by pid."""
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=env)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
     try:
         if ready_url is not None:
             ready = wait_ready(ready_url, proc)
@@ -315,9 +419,12 @@ def started(command: list[str], ready_url: str | None = None, *, port: int | Non
 
 def payload(stream: bool, pace_ms: int = 0, *, tiny: bool = False) -> bytes:
     """Claude Code's recorded first request (~26 KB, 24 tools), or a tiny one."""
-    body: dict[str, Any] = {"model": "claude-x", "max_tokens": 100,
-                            "messages": [{"role": "user", "content": "hi"}]}
-    if SAMPLE.exists() and not tiny:
+    body: dict[str, Any] = {
+        "model": "claude-x",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    if not tiny:
         sample = json.loads(SAMPLE.read_text())["body"]
         body = {k: v for k, v in sample.items() if not k.startswith("_")}
         # The sample lists its 24 tools by name only; give each the recorded Bash schema.
@@ -409,14 +516,22 @@ def summarise(target: str, stream: bool, concurrency: int, rounds: list[Round]) 
     cpu = [r.cpu_s for r in rounds if r.cpu_s is not None]
     total = sum(r.requests for r in rounds)
     return Row(
-        target, stream, concurrency, round(statistics.median(rps)), round(min(rps)),
-        round(max(rps)), round(statistics.median(pct(r.latencies, 0.5) for r in rounds), 2),
+        target,
+        stream,
+        concurrency,
+        round(statistics.median(rps)),
+        round(min(rps)),
+        round(max(rps)),
+        round(statistics.median(pct(r.latencies, 0.5) for r in rounds), 2),
         round(statistics.median(pct(r.latencies, 0.99) for r in rounds), 2),
         sum(r.errors for r in rounds),
-        round(sum(cpu) * 1000 / total, 3) if cpu and total else None, len(rounds))
+        round(sum(cpu) * 1000 / total, 3) if cpu and total else None,
+        len(rounds),
+    )
 
 
 # The comparison --------------------------------------------------------------------------
+
 
 def available(name: str) -> bool:
     return importlib.util.find_spec(MODULES[name]) is not None
@@ -426,8 +541,19 @@ def versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     out = []
-    for dist in ("httpx", "httpcore", "httpx2", "httpcore2", "httpx-aiohttp", "aiohttp",
-                 "pyreqwest", "sniffio", "uvicorn", "uvloop", "httptools"):
+    for dist in (
+        "httpx",
+        "httpcore",
+        "httpx2",
+        "httpcore2",
+        "httpx-aiohttp",
+        "aiohttp",
+        "pyreqwest",
+        "sniffio",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+    ):
         try:
             out.append(f"{dist} {version(dist)}")
         except PackageNotFoundError:
@@ -449,7 +575,8 @@ def compare(args: argparse.Namespace) -> list[Row]:
         for name in names:
             port = free_port()
             proc, _ = stack.enter_context(
-                started([*me, "hop", name, str(port), upstream], port=port))
+                started([*me, "hop", name, str(port), upstream], port=port)
+            )
             targets[name] = (f"http://127.0.0.1:{port}", proc.pid)
         for stream in (False, True):
             body = payload(stream)
@@ -462,27 +589,37 @@ def compare(args: argparse.Namespace) -> list[Row]:
                     for target in order:
                         url, pid = targets[target]
                         rounds[target].append(
-                            load(f"{url}/v1/messages", body, concurrency, args.seconds, pid))
+                            load(f"{url}/v1/messages", body, concurrency, args.seconds, pid)
+                        )
                 for target in targets:
                     row = summarise(target, stream, concurrency, rounds[target])
                     rows.append(row)
-                    print(f"  {target:14} stream={stream!s:5} c={concurrency:<3} rps={row.rps:<6}"
-                          f" p50={row.p50_ms:<7} p99={row.p99_ms:<8} cpu={row.cpu_ms_per_request}"
-                          f" err={row.errors}", file=sys.stderr, flush=True)
+                    print(
+                        f"  {target:14} stream={stream!s:5} c={concurrency:<3} rps={row.rps:<6}"
+                        f" p50={row.p50_ms:<7} p99={row.p99_ms:<8} cpu={row.cpu_ms_per_request}"
+                        f" err={row.errors}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     return rows
 
 
 def table(rows: list[Row], baseline: str = "direct") -> str:
-    out = ["| stream | conc | target | RPS (min-max) | p50 ms | p99 ms | added p50 ms "
-           "| CPU ms/req | errors |", "|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| stream | conc | target | RPS (min-max) | p50 ms | p99 ms | added p50 ms "
+        "| CPU ms/req | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     base = {(r.stream, r.concurrency): r for r in rows if r.target == baseline}
     for r in rows:
         b = base.get((r.stream, r.concurrency))
         added = "" if r.target == baseline or b is None else f"{r.p50_ms - b.p50_ms:+.2f}"
         cpu = "" if r.cpu_ms_per_request is None else f"{r.cpu_ms_per_request:.3f}"
-        out.append(f"| {'SSE' if r.stream else 'JSON'} | {r.concurrency} | {r.target} "
-                   f"| {r.rps} ({r.rps_min}-{r.rps_max}) | {r.p50_ms} | {r.p99_ms} | {added} "
-                   f"| {cpu} | {r.errors} |")
+        out.append(
+            f"| {'SSE' if r.stream else 'JSON'} | {r.concurrency} | {r.target} "
+            f"| {r.rps} ({r.rps_min}-{r.rps_max}) | {r.p50_ms} | {r.p99_ms} | {added} "
+            f"| {cpu} | {r.errors} |"
+        )
     return "\n".join(out)
 
 

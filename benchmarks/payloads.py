@@ -1,7 +1,7 @@
 """Request bodies for the benchmarks: a realistic Claude Code request and a tiny one.
 
 `claude_code_body()` starts from Claude Code's recorded request
-(`../shared/reference/claude-code-request-sample.json`: real structure, but long strings
+(`benchmarks/data/claude-code-request.json`: real structure, but long strings
 truncated and the 24 tools reduced to their names) and rebuilds what the recording left
 out, at the sizes Claude Code really sends:
 
@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT.parent / "shared" / "reference" / "claude-code-request-sample.json"
+# A sanitised recording of a request the real Claude Code CLI sent (long strings cut).
+SAMPLE = ROOT / "benchmarks" / "data" / "claude-code-request.json"
 NONCE = "@@NONCE@@"
 
 # Claude Code's client headers (from the recording), minus the client's own key.
@@ -272,20 +273,8 @@ def _system_prompt() -> str:
 
 def _history() -> list[dict[str, Any]]:
     """~10 turns of a realistic session: reads, a search, an edit, a test run."""
-    sample = json.loads(SAMPLE.read_text())["body"] if SAMPLE.exists() else None
-    first = (
-        sample["messages"][0]
-        if sample
-        else {"role": "user", "content": [{"type": "text", "text": "show me hello.txt"}]}
-    )
-    mid_system = (
-        sample["messages"][1]
-        if sample
-        else {
-            "role": "system",
-            "content": "Available agent types for the Agent tool: claude, Explore",
-        }
-    )
+    sample = json.loads(SAMPLE.read_text())["body"]
+    first, mid_system = sample["messages"][0], sample["messages"][1]
     code = "\n".join(
         f"{i:>4}\tdef handler_{i}(request):  # returns the parsed body" for i in range(1, 60)
     )
@@ -374,7 +363,7 @@ def _history() -> list[dict[str, Any]]:
 
 def claude_code_request() -> dict[str, Any]:
     """The realistic Claude Code body (a dict; the last user message holds `NONCE`)."""
-    sample = json.loads(SAMPLE.read_text())["body"] if SAMPLE.exists() else {}
+    sample = json.loads(SAMPLE.read_text())["body"]
     body: dict[str, Any] = {
         "model": sample.get("model", "claude-opus-4-8"),
         "messages": _history(),

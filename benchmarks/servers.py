@@ -56,7 +56,8 @@ SERVERS = ("uvicorn", "granian")
 
 def write_config(directory: Path, upstream_port: int) -> Path:
     config = directory / "lynkr.yaml"
-    config.write_text(textwrap.dedent(f"""\
+    config.write_text(
+        textwrap.dedent(f"""\
         version: 1
         server: {{data_dir: {directory}/data, access_log: false, log_level: warning}}
         providers:
@@ -67,13 +68,24 @@ def write_config(directory: Path, upstream_port: int) -> Path:
           - path: /v1/messages
             middleware: [{{use: validation}}, {{use: routing}}]
             app: agent
-        """))
+        """)
+    )
     return config
 
 
 def serve_command(config: Path, port: int, server: str) -> list[str]:
-    return [sys.executable, "-m", "lynkr", "serve", "--config", str(config), "--port", str(port),
-            "--server", server]
+    return [
+        sys.executable,
+        "-m",
+        "lynkr",
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--server",
+        server,
+    ]
 
 
 def startup(configs: dict[str, Path], starts: int) -> dict[str, dict[str, float]]:
@@ -89,9 +101,14 @@ def startup(configs: dict[str, Path], starts: int) -> dict[str, dict[str, float]
                 load(f"http://127.0.0.1:{port}/v1/messages", payload(False), 1, 0.2, None)
                 time.sleep(1.0)
                 rss[server].append(rss_mib(proc.pid))
-    return {s: {"ready_s": round(statistics.median(ready[s]), 3),
-                "ready_s_max": round(max(ready[s]), 3),
-                "idle_pss_mib": round(statistics.median(rss[s]), 1)} for s in SERVERS}
+    return {
+        s: {
+            "ready_s": round(statistics.median(ready[s]), 3),
+            "ready_s_max": round(max(ready[s]), 3),
+            "idle_pss_mib": round(statistics.median(rss[s]), 1),
+        }
+        for s in SERVERS
+    }
 
 
 async def _paced(url: str, body: bytes, concurrency: int, streams: int) -> dict[str, float]:
@@ -152,15 +169,19 @@ def compare(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         (tmp / server).mkdir()
         configs[server] = write_config(tmp / server, up_port)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(started([sys.executable, clients, "upstream", str(up_port)],
-                                    port=up_port))
+        stack.enter_context(
+            started([sys.executable, clients, "upstream", str(up_port)], port=up_port)
+        )
         start = startup(configs, args.starts)
         print(f"  start-up {start}", file=sys.stderr, flush=True)
         targets: dict[str, tuple[str, int | None]] = {"direct": (upstream, None)}
         for server in SERVERS:
             port = free_port()
-            proc, _ = stack.enter_context(started(
-                serve_command(configs[server], port, server), f"http://127.0.0.1:{port}/ready"))
+            proc, _ = stack.enter_context(
+                started(
+                    serve_command(configs[server], port, server), f"http://127.0.0.1:{port}/ready"
+                )
+            )
             targets[server] = (f"http://127.0.0.1:{port}", proc.pid)
         pacing = paced(targets)
         rows: list[Row] = []
@@ -175,27 +196,42 @@ def compare(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     for target in order:
                         url, pid = targets[target]
                         rounds[target].append(
-                            load(f"{url}/v1/messages", body, concurrency, args.seconds, pid))
+                            load(f"{url}/v1/messages", body, concurrency, args.seconds, pid)
+                        )
                 for target in targets:
                     row = summarise(target, stream, concurrency, rounds[target])
                     rows.append(row)
-                    print(f"  {target:8} stream={stream!s:5} c={concurrency:<3} rps={row.rps:<6}"
-                          f" p50={row.p50_ms:<7} p99={row.p99_ms:<8} cpu={row.cpu_ms_per_request}"
-                          f" err={row.errors}", file=sys.stderr, flush=True)
+                    print(
+                        f"  {target:8} stream={stream!s:5} c={concurrency:<3} rps={row.rps:<6}"
+                        f" p50={row.p50_ms:<7} p99={row.p99_ms:<8} cpu={row.cpu_ms_per_request}"
+                        f" err={row.errors}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     return {"startup": start, "paced": pacing, "rows": rows}
 
 
 def report(result: dict[str, Any]) -> str:
-    out = [table(result["rows"]), "",
-           "| server | ready s (median; max) | idle Pss MiB |", "|---|---|---|"]
+    out = [
+        table(result["rows"]),
+        "",
+        "| server | ready s (median; max) | idle Pss MiB |",
+        "|---|---|---|",
+    ]
     for server, s in result["startup"].items():
         out.append(f"| {server} | {s['ready_s']} ({s['ready_s_max']}) | {s['idle_pss_mib']} |")
-    out += ["", "| target | conc | first event p50 ms | gap p50 ms | gap min-p99 ms "
-            "| most events in one read | events/stream |", "|---|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "| target | conc | first event p50 ms | gap p50 ms | gap min-p99 ms "
+        "| most events in one read | events/stream |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for p in result["paced"]:
-        out.append(f"| {p['target']} | {p['concurrency']} | {p['first_event_p50_ms']} "
-                   f"| {p['gap_p50_ms']} | {p['gap_min_ms']}-{p['gap_p99_ms']} "
-                   f"| {p['most_events_per_read']} | {p['events_per_stream']:g} |")
+        out.append(
+            f"| {p['target']} | {p['concurrency']} | {p['first_event_p50_ms']} "
+            f"| {p['gap_p50_ms']} | {p['gap_min_ms']}-{p['gap_p99_ms']} "
+            f"| {p['most_events_per_read']} | {p['events_per_stream']:g} |"
+        )
     return "\n".join(out)
 
 
@@ -205,8 +241,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--starts", type=int, default=3, help="fresh starts per server")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
-    parser.add_argument("--tiny", action="store_true",
-                        help="load with a ~100-byte body (the server's share stands out more)")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="load with a ~100-byte body (the server's share stands out more)",
+    )
     parser.add_argument("--json", help="also write the results as JSON here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
