@@ -46,7 +46,7 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 # A sanitised recording of a request the real Claude Code CLI sent (long strings cut).
-SAMPLE = ROOT / "benchmarks" / "data" / "claude-code-request.json"
+SAMPLE = ROOT / "tests" / "middleware" / "data" / "claude-code-request-sample.json"
 CLIENTS = ("httpx", "httpx2", "httpx-aiohttp", "aiohttp", "pyreqwest")
 MODULES = {
     "httpx": "httpx",

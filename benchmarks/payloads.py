@@ -1,7 +1,7 @@
 """Request bodies for the benchmarks: a realistic Claude Code request and a tiny one.
 
 `claude_code_body()` starts from Claude Code's recorded request
-(`benchmarks/data/claude-code-request.json`: real structure, but long strings
+(`tests/middleware/data/claude-code-request-sample.json`: real structure, but long strings
 truncated and the 24 tools reduced to their names) and rebuilds what the recording left
 out, at the sizes Claude Code really sends:
 
@@ -25,7 +25,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # A sanitised recording of a request the real Claude Code CLI sent (long strings cut).
-SAMPLE = ROOT / "benchmarks" / "data" / "claude-code-request.json"
+SAMPLE = ROOT / "tests" / "middleware" / "data" / "claude-code-request-sample.json"
 NONCE = "@@NONCE@@"
 
 # Claude Code's client headers (from the recording), minus the client's own key.
