@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from lynkr.policy.paths import Workspace
+from lynkr.policy import Workspace
 
 __all__ = [
     "DATABASE_NAME",

@@ -50,7 +50,7 @@ from lynkr.agent.tools.base import (
 from lynkr.agent.tools.shell import run_process
 from lynkr.policy import Policy, Workspace, evaluate_tool_call
 from lynkr.policy import ToolContext as PolicyContext
-from lynkr.policy.paths import glob_matches
+from lynkr.policy.globs import glob_matches
 
 __all__ = [
     "EditFileTool",

@@ -1,32 +1,25 @@
-"""Where a path really points, and whether a policy lets a tool touch it.
+"""Where a path really points, and whether it lies inside the workspace.
 
-Rules (reliability-performance.md §5.2; the original's jail used a string
-prefix, reference §7 and §16):
+Rules (the original lynkr's jail was a string-prefix test, which
+`/work/root-evil` passes for `/work/root`):
 
 - `~` and `~user` are expanded, a relative path starts at the working directory;
 - the result is resolved with `os.path.realpath`, so `..` and every symlink on
   the way (including a final symlink or a dangling one) are followed as the
   kernel would follow them;
 - "inside the workspace" means `os.path.commonpath([root, path]) == root` on
-  resolved paths, so `/work/root-evil` is not inside `/work/root`;
-- `/dev/null` and the standard streams are always writable.
+  resolved paths, so `/work/root-evil` is not inside `/work/root`.
 
 The only I/O is `realpath` (which reads symlinks); nothing is opened.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import posixpath
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
-__all__ = ["ALWAYS_WRITABLE", "Workspace", "glob_matches", "inside", "name_matches"]
-
-ALWAYS_WRITABLE = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
+__all__ = ["Workspace", "inside"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,51 +72,3 @@ def inside(path: str, root: str) -> bool:
         return os.path.commonpath([root, path]) == root
     except ValueError:  # one relative, one absolute; or different drives
         return False
-
-
-def glob_matches(patterns: Iterable[str], path: str) -> str | None:
-    """The first pattern that matches `path`, or None.
-
-    Patterns use `*` (within one name), `**` (any depth) and `?`. A pattern
-    without `/` matches the last name at any depth (`.env` matches `a/.env`),
-    as in .gitignore; with `/` it matches the whole relative (or absolute) path.
-    """
-    for pattern in patterns:
-        target = path if "/" in pattern.rstrip("/") else posixpath.basename(path)
-        if _glob_regex(pattern.rstrip("/")).fullmatch(target):
-            return pattern
-        if "/" in pattern and _glob_regex(pattern.rstrip("/") + "/**").fullmatch(path):
-            return pattern  # a directory pattern covers what is inside it
-    return None
-
-
-@lru_cache(maxsize=512)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    parts: list[str] = []
-    index = 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            parts.append("(?:.*/)?")
-            index += 3
-        elif pattern.startswith("**", index):
-            parts.append(".*")
-            index += 2
-        elif pattern[index] == "*":
-            parts.append("[^/]*")
-            index += 1
-        elif pattern[index] == "?":
-            parts.append("[^/]")
-            index += 1
-        else:
-            parts.append(re.escape(pattern[index]))
-            index += 1
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def name_matches(patterns: Iterable[str], name: str) -> str | None:
-    """The first glob in `patterns` matching `name`, case-insensitively (tool and model names)."""
-    lowered = name.lower()
-    for pattern in patterns:
-        if fnmatch.fnmatchcase(lowered, pattern.lower()):
-            return pattern
-    return None
