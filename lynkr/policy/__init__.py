@@ -1,7 +1,9 @@
 """The policy evaluator: policy files → rules → decisions, for requests and for tool calls.
 
-Pure: no I/O beyond resolving paths with `os.path.realpath` (and listing a
-directory to expand a wildcard argument). Used by the policy middleware
+Pure: a decision is a function of the policy, the call and the workspace
+object, which answers the only file-system questions asked (where a path
+really points, what a wildcard matches: `Workspace` asks the disk, without
+one paths are judged by their text). Used by the policy middleware
 (request rules; `tool_use` blocks in responses) and by the agent's tool loop
 (every server-side tool call), so it sits below both.
 
@@ -37,7 +39,7 @@ from lynkr.policy.shell_rules import evaluate_shell
 from lynkr.policy.shell_unwrap import analyse
 from lynkr.policy.shell_words import ShellParseError
 from lynkr.policy.tool_calls import evaluate_tool_call
-from lynkr.policy.workspace import Workspace
+from lynkr.policy.workspace import Workspace, WorkspaceLike
 
 __all__ = [
     "BUILTIN_DENY",
@@ -54,6 +56,7 @@ __all__ = [
     "ToolContext",
     "ToolRules",
     "Workspace",
+    "WorkspaceLike",
     "analyse",
     "canonical_name",
     "evaluate_request",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lynkr.policy.model import Denial
-from lynkr.policy.workspace import Workspace
+from lynkr.policy.workspace import WorkspaceLike
 
 __all__ = ["Decision", "Rewrite", "ToolContext", "deny"]
 
@@ -49,11 +49,14 @@ class Decision:
 class ToolContext:
     """What the caller knows about the call: workspace, calls already made, test outcome.
 
-    Without a `workspace`, paths are not confined (the middleware cannot see
-    the client's disk); deny globs, read-only and system paths still apply.
+    `workspace` answers every file-system question the path rules ask
+    (`Workspace` reads the disk; any `WorkspaceLike` will do). Without one,
+    paths are judged by their text alone and not confined (the middleware
+    cannot see the client's disk); deny globs, read-only and system paths
+    still apply.
     """
 
-    workspace: Workspace | None = None
+    workspace: WorkspaceLike | None = None
     calls_in_turn: int = 0
     tests_passed: bool | None = None
 

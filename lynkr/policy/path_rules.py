@@ -15,20 +15,23 @@
 A shell word with wildcards is also checked as every path it matches in the
 workspace (a symlink could be among them); more than `MAX_GLOB` matches are
 refused, since they cannot all be checked.
+
+Every look-up (resolving, `~`, wildcards) goes through the context's
+`WorkspaceLike`; this module itself touches no file system.
 """
 
 from __future__ import annotations
 
-import glob
 import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from lynkr.policy.decision import ToolContext
 from lynkr.policy.globs import glob_matches
 from lynkr.policy.model import Denial, Policy
 from lynkr.policy.shell_words import Word, brace_variants
-from lynkr.policy.workspace import Workspace
+from lynkr.policy.workspace import expand_user, inside, real_root, resolve
 
 __all__ = ["ALWAYS_WRITABLE", "MAX_GLOB", "PathCheck"]
 
@@ -54,9 +57,15 @@ class PathCheck:
 
     def __post_init__(self) -> None:
         if self.cwd is not None and self.context.workspace is not None:
-            self.cwds = [self.context.workspace.resolve(self.cwd)]
+            self.cwds = [resolve(self.context.workspace, self.cwd)]
         else:
             self.cwds = [None]
+
+    @cached_property
+    def root(self) -> str:
+        """The workspace root, resolved (once per call, not once per path)."""
+        assert self.context.workspace is not None
+        return real_root(self.context.workspace)
 
     def word(self, word: Word, *, write: bool, redirect: bool = False) -> Denial | None:
         """A shell word as a path: dynamic ones are refused when they could escape."""
@@ -81,9 +90,9 @@ class PathCheck:
         if not is_glob or workspace is None:
             return
         for start in self.cwds:
-            base = start or workspace.resolve(".")
-            pattern = workspace.expand_user(text)
-            for index, match in enumerate(glob.iglob(pattern, root_dir=base)):
+            base = start or resolve(workspace, ".")
+            pattern = expand_user(workspace, text)
+            for index, match in enumerate(workspace.glob(pattern, base)):
                 if index >= MAX_GLOB:
                     yield _TOO_WIDE  # unchecked matches must not pass: deny instead
                     break
@@ -109,18 +118,17 @@ class PathCheck:
         if workspace is None:
             return self.lexical(path, write=write)
         for start in self.cwds:
-            resolved = workspace.resolve(path, cwd=start)
-            denial = self.resolved(path, resolved, workspace, write=write)
+            denial = self.resolved(path, resolve(workspace, path, cwd=start), write=write)
             if denial:
                 return denial
         return None
 
-    def resolved(self, path: str, real: str, workspace: Workspace, *, write: bool) -> Denial | None:
+    def resolved(self, path: str, real: str, *, write: bool) -> Denial | None:
         rules = self.policy.files
         if write and real in ALWAYS_WRITABLE:
             return None
-        inside = workspace.contains(real)
-        if not inside and rules.workspace_only:
+        within = inside(real, self.root)
+        if not within and rules.workspace_only:
             readable = not write and glob_matches(rules.read_outside, real)
             if not readable:
                 return Denial(
@@ -129,7 +137,7 @@ class PathCheck:
                     "symlinks); tools may only use paths inside it"
                     + ("" if write else " (or list it in files.read_outside)"),
                 )
-        names = {workspace.relative(real) if inside else real, posixpath.normpath(path)}
+        names = {posixpath.relpath(real, self.root) if within else real, posixpath.normpath(path)}
         return self.globs(path, names, write=write)
 
     def lexical(self, path: str, *, write: bool) -> Denial | None:
@@ -166,5 +174,5 @@ class PathCheck:
         denial = self.word(targets[0], write=False, redirect=True)
         if denial is None and self.context.workspace is not None:
             workspace = self.context.workspace
-            self.cwds += [workspace.resolve(targets[0].text, cwd=c) for c in self.cwds]
+            self.cwds += [resolve(workspace, targets[0].text, cwd=c) for c in self.cwds]
         return denial
