@@ -215,7 +215,7 @@ def policy_check(
     from lynkr.config.policy import load_policy_data
     from lynkr.config.report import format_json, format_text
     from lynkr.errors import ConfigError
-    from lynkr.middleware.policy import PolicyMiddleware
+    from lynkr.policy import Policy, ToolContext, Workspace, evaluate_tool_call
 
     try:
         data = load_policy_data(file)
@@ -228,9 +228,8 @@ def policy_check(
     except ValueError as exc:
         print(f"--input is not JSON: {exc}", file=sys.stderr)
         return 2
-    # The middleware is the checker the CLI may use (the policy layer sits below it).
-    checker = PolicyMiddleware(_never_served, policy=data, workspace_root=workspace or os.getcwd())
-    decision = checker.check_tool_use(tool, arguments)
+    context = ToolContext(workspace=Workspace(workspace or os.getcwd()))
+    decision = evaluate_tool_call(Policy.from_data(data), tool, arguments, context)
     if output == "json":
         print(json.dumps({"policy": file, **decision.as_dict()}, indent=2))
     else:

@@ -2,8 +2,7 @@
 
 The original lynkr checked its policy against the name the model emitted, so
 Claude Code's `Bash` and `Write` walked past rules written for `shell` and
-`fs_write` (reference §6, §16). Here every name is mapped first,
-case-insensitively:
+`fs_write`. Here every name is mapped first, case-insensitively:
 
 | canonical      | names                                                             |
 |----------------|-------------------------------------------------------------------|

@@ -1,6 +1,6 @@
 """Git rules, for `git …` in a shell line and for lynkr's own git tools (`git.<action>`).
 
-Rules (policy file `git:`; the original's keys, reference §7, with its gaps closed):
+Rules (policy file `git:`; the original lynkr's keys, with its gaps closed):
 
 - `allow_push`: any `git push`; `allow_force_push`: a push that can destroy
   remote history: `--force`/`-f` (and any prefix git accepts, `--forc`),

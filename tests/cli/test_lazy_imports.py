@@ -114,5 +114,6 @@ def test_the_probe_sees_imports() -> None:
     policy = ("--policy", "policies/default.yaml")
     result = _probe("policy", "check", *policy, "--tool", "Read", "--input", '{"file_path": "a"}')
     assert (result["status"], result["out"].split(":")[0]) == (0, "allowed")
-    assert _loaded(result["modules"], "lynkr.middleware.policy")
-    assert not _loaded(result["after_import"], "lynkr.middleware.policy")
+    assert _loaded(result["modules"], "lynkr.policy.tool_calls")
+    assert not _loaded(result["after_import"], "lynkr.policy.tool_calls")
+    assert not _loaded(result["modules"], "lynkr.middleware")  # the evaluator is called directly

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from lynkr.policy.paths import Workspace
+from lynkr.policy import Workspace
 from lynkr.stores.tools import ToolStore
 
 __all__ = [

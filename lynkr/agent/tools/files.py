@@ -47,7 +47,7 @@ from lynkr.agent.tools.base import (
 from lynkr.agent.tools.shell import run_process
 from lynkr.policy import Policy, Workspace, evaluate_tool_call
 from lynkr.policy import ToolContext as PolicyContext
-from lynkr.policy.paths import glob_matches
+from lynkr.policy.globs import glob_matches
 from lynkr.stores.tools import EditRecord
 
 __all__ = [
@@ -263,7 +263,11 @@ _NESTED_QUANTIFIER = re.compile(r"[*+}]\)[*+{]|[*+}]\)\?[*+{]")
 
 
 def readable_by_policy(context: ToolContext, path: str) -> bool:
-    """Whether the policy lets `path` be read (no policy: the workspace rules already held)."""
+    """Whether the policy lets `path` be read (no policy: the workspace rules already held).
+
+    Reads the disk (symlinks on the way): call it from a worker thread, as git's
+    tools do, or through `readable_paths` from the event loop.
+    """
     if not isinstance(context.policy, Policy):
         return True
     policy_context = PolicyContext(workspace=Workspace(root=str(context.workspace)))
@@ -271,6 +275,13 @@ def readable_by_policy(context: ToolContext, path: str) -> bool:
         context.policy, "lynkr_file_read", {"file_path": path}, policy_context
     )
     return bool(decision.allowed)
+
+
+async def readable_paths(context: ToolContext, paths: set[str]) -> set[str]:
+    """The `paths` the policy lets be read, judged together in one worker thread."""
+    if not isinstance(context.policy, Policy):
+        return paths
+    return await asyncio.to_thread(lambda: {p for p in paths if readable_by_policy(context, p)})
 
 
 def _grep_python(
@@ -477,7 +488,7 @@ class GrepTool:
         # A search reads files: the ones the policy would not let lynkr_file_read open
         # (.env, keys…) must not show through it either.
         paths = {hit.split(":", 1)[0] for hit in hits}  # each file judged once, not per match
-        readable = {path for path in paths if readable_by_policy(context, path)}
+        readable = await readable_paths(context, paths)
         hits = [hit for hit in hits if hit.split(":", 1)[0] in readable]
         if not hits:
             return ToolResult(f"no matches for {arguments['pattern']!r}")

@@ -41,7 +41,7 @@ from lynkr.agent.tools.git import git_tools
 from lynkr.agent.tools.shell import DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT, ShellTool
 from lynkr.agent.tools.tasks import task_tools
 from lynkr.agent.tools.testruns import TestProfile, testrun_tools
-from lynkr.policy import Policy, Workspace, canonical_name, evaluate_tool_call
+from lynkr.policy import Decision, Policy, Workspace, canonical_name, evaluate_tool_call
 from lynkr.policy import ToolContext as PolicyContext
 
 __all__ = [
@@ -148,12 +148,12 @@ class ToolRegistry:
         if policy_input is not None:
             tool_input = await policy_input(arguments, context)
         name = _policy_name(tool.spec)
-        decision = _evaluate(policy, name, tool_input, context, None)
+        decision = await _evaluate(policy, name, tool_input, context, None)
         note = ""
         run_tests = getattr(tool, "run_required_tests", None)
         if not decision.allowed and decision.rule == "git.require_tests" and run_tests:
             passed, note = await run_tests(context)
-            decision = _evaluate(policy, name, tool_input, context, passed)
+            decision = await _evaluate(policy, name, tool_input, context, passed)
         if decision.allowed:
             return ""
         refusal = f"refused by policy rule {decision.rule}: {decision.reason}"
@@ -197,19 +197,21 @@ def _policy_name(spec: ToolSpec) -> str:
     return spec.name if canonical_name(spec.name) == spec.canonical else spec.canonical
 
 
-def _evaluate(
+async def _evaluate(
     policy: Policy,
     name: str,
     tool_input: Mapping[str, Any],
     context: ToolContext,
     tests_passed: bool | None,
-) -> Any:
+) -> Decision:
+    """The policy's decision, from a worker thread: with the disk workspace, judging a
+    call resolves symlinks and lists directories (a wildcard in a shell line)."""
     policy_context = PolicyContext(
         workspace=Workspace(root=str(context.workspace)),
         calls_in_turn=context.turn_tool_calls,
         tests_passed=tests_passed,
     )
-    return evaluate_tool_call(policy, name, tool_input, policy_context)
+    return await asyncio.to_thread(evaluate_tool_call, policy, name, tool_input, policy_context)
 
 
 def _describe(error: BaseException, context: ToolContext) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -98,6 +99,39 @@ def test_policy_denials_name_the_rule(tools: ToolCaller, workspace: Path) -> Non
     over = tools("lynkr_tasks_list", {}, budget, turn_tool_calls=3)
     assert "policy rule tools.max_calls_per_turn" in str(over.content)
     assert not tools("lynkr_tasks_list", {}, budget, turn_tool_calls=2).is_error
+
+
+def _spy_on_policy(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> list[bool]:
+    """Whether each `evaluate_tool_call` that `module` makes runs without an event loop."""
+    off_the_loop: list[bool] = []
+    real = module.evaluate_tool_call
+
+    def spy(*args: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            off_the_loop.append(True)
+        else:
+            off_the_loop.append(False)
+        return real(*args)
+
+    monkeypatch.setattr(module, "evaluate_tool_call", spy)
+    return off_the_loop
+
+
+def test_the_policy_is_asked_off_the_event_loop(
+    tools: ToolCaller, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the disk workspace a decision reads symlinks and lists directories: in a thread."""
+    from lynkr.agent.tools import files, registry
+
+    before_running = _spy_on_policy(monkeypatch, registry)
+    before_showing = _spy_on_policy(monkeypatch, files)
+    (workspace / "a.py").write_text("TODO = 1\n")
+    result = tools("lynkr_file_grep", {"pattern": "TODO"}, Policy())
+    assert result.content == "a.py:1:TODO = 1"
+    assert before_running == [True]  # the grep call itself
+    assert before_showing == [True]  # a.py, judged readable before it is shown
 
 
 def test_revert_is_judged_as_a_write(tools: ToolCaller, workspace: Path) -> None:
