@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from lynkr.protocol.anthropic import without_billing_header
-from lynkr.protocol.server_tools import strip_server_tools
+from lynkr.protocol.openai_dialect import OpenAIDialect
+from lynkr.protocol.openai_tools import tool_fields
 
 __all__ = ["OpenAIDialect", "to_openai_request"]
 
@@ -28,38 +29,8 @@ TOOL_IMAGES_INTRO = "Images from tool results:"
 
 _EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 _SENT_KINDS = {"image", "document", "search_result", "tool_use", "tool_result"}
-_TOOL_CHOICE = {"auto": "auto", "any": "required", "none": "none"}
 
 Json = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class OpenAIDialect:
-    """What one OpenAI-compatible upstream accepts (B.3's "Notes" column, B.7, B.8).
-
-    `model`: the body's `model`; None omits it (Azure classic deployment URLs).
-    `max_output_tokens`: the cap `max_tokens` is clamped to. `reasoning`: the
-    model takes `reasoning_effort`, so thinking/effort are mapped. The other
-    fields switch single rows of B.3; each is documented where it is used.
-    """
-
-    model: str | None
-    max_output_tokens: int | None = None
-    reasoning: bool = False
-    supports_images: bool = True
-    supports_tools: bool = True
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
-    system_role: Literal["system", "developer"] = "system"
-    mid_conversation_system: Literal["convert", "keep"] = "convert"
-    keep_top_k: bool = False
-    max_stop_sequences: int | None = None
-    parallel_tool_calls: bool | None = None
-    keep_cache_control: bool = False
-    reasoning_history: bool = False
-    empty_tool_result: str = ""
-    strip_additional_properties: bool = False
-    include_usage: bool = True
-    file_parts: bool = False
 
 
 def to_openai_request(body: Json, dialect: OpenAIDialect) -> Json:
@@ -78,7 +49,7 @@ def to_openai_request(body: Json, dialect: OpenAIDialect) -> Json:
         out["stream"] = True
         if dialect.include_usage:
             out["stream_options"] = {"include_usage": True}
-    out.update(_tools(body, dialect))
+    out.update(tool_fields(body, dialect))
     out.update(_reasoning(body, dialect))
     response_format = _response_format(body.get("output_config"))
     if response_format is not None:
@@ -147,84 +118,6 @@ def _response_format(config: Any) -> Json | None:
         return None
     schema = {"name": "output", "schema": fmt.get("schema", {}), "strict": True}
     return {"type": "json_schema", "json_schema": schema}
-
-
-# --- tools ----------------------------------------------------------------------------------
-
-
-def _tools(body: Json, dialect: OpenAIDialect) -> Json:
-    """B.3 rows `tools[]`, `tools: []`, server tools, `tool_choice`, `disable_parallel_tool_use`.
-
-    No client tool left (an empty list, only server tools, or a dialect
-    without tools) omits `tools`, `tool_choice` and `parallel_tool_calls`.
-    `parallel_tool_calls` is false when the client disables parallel use,
-    else the dialect's default (llama.cpp: true, its own default being off).
-    """
-    tools = strip_server_tools(body.get("tools")) if dialect.supports_tools else []
-    if not tools:
-        return {}
-    out: Json = {"tools": [_tool(tool, dialect) for tool in tools]}
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict):
-        mapped = _tool_choice(choice, {tool["name"] for tool in tools})
-        if mapped is not None:
-            out["tool_choice"] = mapped
-        if choice.get("disable_parallel_tool_use") is True:
-            out["parallel_tool_calls"] = False
-    if "parallel_tool_calls" not in out and dialect.parallel_tool_calls is not None:
-        out["parallel_tool_calls"] = dialect.parallel_tool_calls
-    return out
-
-
-def _tool(tool: Json, dialect: OpenAIDialect) -> Json:
-    """One client tool as an OpenAI function (case 8): `$schema`, `cache_control`, `strict` go.
-
-    Spec silent: a tool without `input_schema` gets an empty object schema.
-    """
-    schema = tool.get("input_schema")
-    if not isinstance(schema, dict):
-        schema = {"type": "object", "properties": {}}
-    parameters = {key: value for key, value in schema.items() if key != "$schema"}
-    if dialect.strip_additional_properties:
-        parameters = _without_additional_properties(parameters)
-    function: Json = {"name": tool["name"]}
-    if isinstance(tool.get("description"), str):
-        function["description"] = tool["description"]
-    function["parameters"] = parameters
-    return {"type": "function", "function": function}
-
-
-def _without_additional_properties(schema: Any) -> Any:
-    """`schema` without any `additionalProperties` keyword (B.3 tools note: Gemini rejects it).
-
-    Names under `properties` are property names, not keywords: a property
-    called `additionalProperties` stays.
-    """
-    if isinstance(schema, list):
-        return [_without_additional_properties(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: Json = {}
-    for key, value in schema.items():
-        if key == "additionalProperties":
-            continue
-        if key in ("properties", "patternProperties", "$defs", "definitions") and isinstance(
-            value, dict
-        ):
-            out[key] = {name: _without_additional_properties(sub) for name, sub in value.items()}
-        else:
-            out[key] = _without_additional_properties(value)
-    return out
-
-
-def _tool_choice(choice: Json, names: set[str]) -> Any:
-    """B.3 rows `tool_choice` (case 10). Spec silent: forcing a tool that is not sent
-    (a dropped server tool) sends no `tool_choice`, leaving the upstream's auto."""
-    kind = choice.get("type")
-    if kind == "tool":
-        name = choice.get("name")
-        return {"type": "function", "function": {"name": name}} if name in names else None
-    return _TOOL_CHOICE.get(kind) if isinstance(kind, str) else None
 
 
 # --- messages -------------------------------------------------------------------------------
