@@ -1,11 +1,24 @@
 """ASGI plumbing shared by every layer: type aliases, the request context, body helpers.
 
-The request context (DESIGN.md §3) is one small object stored in the scope under
-``"lynkr"``. Middlewares talk to each other only through it: whoever needs the
-parsed body calls `parsed_body()`, which reads and parses the body once, caches
-both the raw bytes and the parsed object in the context, and hands later layers
-a `receive` that replays the bytes, so an inner app that is not lynkr's still
+The request context is one small object stored in the scope under ``"lynkr"``.
+Middlewares talk to each other only through it: whoever needs the parsed body
+calls `parsed_body()`, which reads and parses the body once, caches both the
+raw bytes and the parsed object in the context, and hands later layers a
+`receive` that replays the bytes, so an inner app that is not lynkr's still
 sees an ordinary request.
+
+The ASGI types are lynkr's own loose aliases (a scope and a message are
+`MutableMapping[str, Any]`), not `asgiref.typing`'s TypedDicts. Tried under
+mypy strict (asgiref 3.13, mypy 2.4): asgiref's scope, events and callables
+together gave 108 errors in 11 files, its `Scope` alone 26 in 6, its events
+alone 81 in 10, and the fixes are casts, not better types. The context lives
+under a key no TypedDict declares (`scope["lynkr"]`); an inner scope is a
+plain copy (`{**scope, "path": ...}`); the lifespan scope in the union has no
+`path` or `headers` for a layer that does not re-check the type; and the
+events' keys are all required, so every `http.response.start` lynkr sends
+would need `trailers` and every body `more_body`, while the layers that edit
+the messages passing through (`message["headers"] = ...`) would need a
+receive and a send union narrowed apart at each step.
 """
 
 from __future__ import annotations
@@ -45,6 +58,8 @@ __all__ = [
     "current_body",
     "get_context",
     "header",
+    "header_dict",
+    "header_values",
     "nested_too_deeply",
     "parsed_body",
     "read_body",
@@ -115,12 +130,33 @@ def get_context(scope: Scope) -> RequestContext:
     return context
 
 
+# The request-header helpers compare names exactly, against lower case: ASGI servers send
+# them lower-cased (uvicorn and granian always do; the spec says they should), and
+# lower-casing each name would make every scan ~70 % slower.
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     """First value of a request header (name in lower case), decoded as latin-1."""
     for key, value in scope.get("headers", ()):
         if key == name:
             return value.decode("latin-1")  # type: ignore[no-any-return]
     return None
+
+
+def header_values(scope: Scope, name: bytes) -> list[str]:
+    """Every value of a request header (name in lower case), in order, decoded as latin-1."""
+    values: list[str] = []
+    for key, value in scope.get("headers", ()):  # a comprehension: ~20 % slower on 3.11
+        if key == name:
+            values.append(value.decode("latin-1"))
+    return values
+
+
+def header_dict(scope: Scope) -> dict[str, str]:
+    """The request headers by name, decoded as latin-1; of a repeated one, its last value."""
+    return {
+        key.decode("latin-1"): value.decode("latin-1") for key, value in scope.get("headers", ())
+    }
 
 
 async def read_body(scope: Scope, receive: Receive, *, limit: int = DEFAULT_BODY_LIMIT) -> bytes:

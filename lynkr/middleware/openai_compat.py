@@ -153,7 +153,7 @@ def _inner_scope(
     if header(scope, b"anthropic-version") is None:
         headers.append((b"anthropic-version", _ANTHROPIC_VERSION))
     if content_length is not None:
-        headers = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
+        headers = without_headers(headers, b"content-length", b"content-type")
         headers += [
             (b"content-type", b"application/json"),
             (b"content-length", str(content_length).encode()),
@@ -204,7 +204,10 @@ class _Responder:
     async def _send_whole(self) -> None:
         assert self._start is not None, "the inner app sent a body before http.response.start"
         status = self._start["status"]
-        headers = _kept_headers(self._start)
+        # What described the body being replaced goes.
+        headers = without_headers(
+            self._start.get("headers", ()), b"content-length", b"content-type"
+        )
         try:
             document = orjson.loads(self._body) if self._body else None
         except orjson.JSONDecodeError:
@@ -220,12 +223,6 @@ class _Responder:
 
     def _translate(self, document: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
-
-
-def _kept_headers(start: Message) -> list[tuple[bytes, bytes]]:
-    """The inner response's headers minus those that describe the body being replaced."""
-    gone = {b"content-length", b"content-type"}
-    return [(k, v) for k, v in start.get("headers", ()) if k.lower() not in gone]
 
 
 def _error_of(document: Any, status: int, raw: bytes) -> tuple[str, str]:

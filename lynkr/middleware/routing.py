@@ -25,6 +25,7 @@ from lynkr.asgi import (
     Send,
     body_or_answer,
     get_context,
+    header_dict,
     replay_receive,
 )
 from lynkr.middleware.routing_rules import (
@@ -70,7 +71,7 @@ class RoutingMiddleware:
             await self.app(scope, receive, send)
             return
         context = get_context(scope)
-        headers = _headers(scope)
+        headers = header_dict(scope)
         named = self.table.pool_header and headers.get(self.table.pool_header)
         body: dict[str, Any] | None = None
         if self._needs_body and not named:
@@ -130,7 +131,3 @@ class SessionPools:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}

@@ -7,16 +7,23 @@ replaying `receive`, untouched unless a layer changed them.
 The shape is `schema/anthropic-messages.schema.json` (PROTOCOL.md B.1, made
 permissive for what Claude Code really sends, A.4–A.8): a POST whose path ends
 in ``/count_tokens`` is checked against its `$defs/count_tokens_request`, any
-other POST against the Messages request. Three validators share the schema:
+other POST against the Messages request.
 
-* `jsonschema-rs` (Rust) answers yes or no on every request: 12 µs for a
-  78 KB Claude Code body, where a compiled `fastjsonschema` function takes
-  250 µs and `jsonschema` 1.6 ms (benchmarks/README.md, "Request validation");
-* only on a no, `jsonschema`'s Draft 2020-12 validator finds the most relevant
-  error (`best_match`) and names its JSON path. It is the reference: when it
-  finds nothing wrong, the request passes. Bodies over 256 KB, or nested
-  deeper than it can recurse, get a compiled `fastjsonschema` validator's
-  first error instead (compiled on first need), worded the same way.
+One validator, `jsonschema-rs` (Rust), does both jobs. It answers yes or no on
+every request (~10 µs for a 78 KB Claude Code body, where `jsonschema` takes
+2–3 ms; benchmarks/README.md, "Request validation"), and on a no its first
+error names the JSON path, the failed keyword and its place in the schema,
+which is all `describe_error` needs. `validate` stops at that first error, so
+a refusal costs one pass over the body plus turning the failing value back
+into Python (the whole body for a top-level error: ~10 ms for 29 MB), however
+many errors the body holds. Not the most relevant of all errors: jsonschema-rs'
+`iter_errors` builds every error before handing out the first (~15 µs each,
+4.5 s for 256 KB of numbers as content blocks), and `jsonschema`'s
+`best_match`, which named the error before, walked them all too (9 s for those
+256 KB) and cannot recurse past ~60 levels. A body with several problems is
+told the first one jsonschema-rs meets where `best_match` preferred the
+shallowest; both are real problems, and a body with one problem (the usual
+case) reads exactly as before.
 """
 
 from __future__ import annotations
@@ -27,11 +34,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
 import jsonschema_rs
 import orjson
-from jsonschema import Draft202012Validator, ValidationError
-from jsonschema.exceptions import best_match
 
 from lynkr.asgi import (
     DEFAULT_BODY_LIMIT,
@@ -41,7 +45,6 @@ from lynkr.asgi import (
     Scope,
     Send,
     get_context,
-    nested_too_deeply,
     parsed_body,
     replay_receive,
     send_error,
@@ -52,12 +55,6 @@ __all__ = ["ValidationMiddleware", "describe_error", "load_request_schema"]
 
 _SCHEMA_FILE = "anthropic-messages.schema.json"
 _COUNT_TOKENS = "count_tokens_request"
-# jsonschema explains a refused body up to this size: ~15 ms for 256 KB of a
-# real conversation, but ~150 ms at worst (thousands of tiny blocks).
-_EXPLAIN_LIMIT = 256 * 1024
-
-_FastError = fastjsonschema.JsonSchemaValueException
-_AnyError = ValidationError | _FastError
 
 
 class ValidationMiddleware:
@@ -81,8 +78,7 @@ class ValidationMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.validate_schema = validate_schema
-        # Built once per process, shared by every instance (fastjsonschema's compiled
-        # function only when a first body fails).
+        # Compiled once per process, shared by every instance.
         self._messages = _shape("messages_request")
         self._count_tokens = _shape(_COUNT_TOKENS)
 
@@ -94,8 +90,7 @@ class ValidationMiddleware:
             body = await parsed_body(scope, receive, limit=self.max_body_bytes)
             if self.validate_schema:
                 counting = scope["path"].endswith("/count_tokens")
-                size = len(get_context(scope).raw_body or b"")
-                (self._count_tokens if counting else self._messages).check(body, size=size)
+                (self._count_tokens if counting else self._messages).check(body)
         except ClientDisconnected:
             return
         except LynkrError as error:
@@ -106,65 +101,30 @@ class ValidationMiddleware:
 
 @dataclass(frozen=True, slots=True)
 class _Shape:
-    """One request shape: a quick yes/no check, and the validators that explain a no."""
+    """One request shape: its schema document and the validator compiled from it."""
 
-    definition: str
-    quick: Any  # a jsonschema_rs validator (the package ships no type hints)
-    reference: Draft202012Validator
+    document: dict[str, Any]
+    validator: jsonschema_rs.Validator
 
-    @property
-    def fast(self) -> Callable[[Any], Any]:
-        """The compiled validator that names a first error where the reference cannot."""
-        return _compiled(self.definition)
-
-    def check(self, body: dict[str, Any], *, size: int) -> None:
-        """Raise `ClientError` naming the JSON path of a problem in `body` (`size` bytes long)."""
-        if self.quick.is_valid(body):
+    def check(self, body: dict[str, Any]) -> None:
+        """Raise `ClientError` naming the JSON path of a problem in `body`."""
+        # `is_valid` first: `validate` would cost ~0.5 µs more on every body that passes.
+        if self.validator.is_valid(body):
             return
         try:
-            self.fast(body)
-            return
-        except fastjsonschema.JsonSchemaValueException as first:
-            error = self._most_relevant(body, size, first)
-        except RecursionError:
-            raise nested_too_deeply() from None
-        if error is not None:
-            raise ClientError(describe_error(error))
-
-    def _most_relevant(
-        self, body: dict[str, Any], size: int, first: _FastError
-    ) -> _AnyError | None:
-        """jsonschema's `best_match`, or None if the reference finds nothing wrong.
-
-        Past `_EXPLAIN_LIMIT` bytes, or nested deeper than it can recurse (~60
-        levels), the reference would cost too much: the fast validator's first
-        error is named instead.
-        """
-        if size > _EXPLAIN_LIMIT:
-            return first
-        try:
-            error: ValidationError | None = best_match(self.reference.iter_errors(body))
-        except RecursionError:
-            return first
-        return error
+            self.validator.validate(body)
+        except jsonschema_rs.ValidationError as error:
+            raise ClientError(describe_error(error, self.document)) from None
 
 
 @cache
 def _shape(definition: str) -> _Shape:
-    """The validators of `$defs/<definition>` (the top level is the Messages request)."""
-    document = _document(definition)
-    quick = jsonschema_rs.Draft202012Validator(document)
-    return _Shape(definition, quick, Draft202012Validator(document))
-
-
-@cache
-def _compiled(definition: str) -> Callable[[Any], Any]:
-    """`fastjsonschema`'s function for a shape, compiled when a body first fails (~40 ms)."""
-    return fastjsonschema.compile(_document(definition))
-
-
-def _document(definition: str) -> dict[str, Any]:
-    return {**load_request_schema(), "$ref": f"#/$defs/{definition}"}
+    """The validator of `$defs/<definition>` (the top level is the Messages request)."""
+    document = {**load_request_schema(), "$ref": f"#/$defs/{definition}"}
+    # `mask`: an error's own message says "the value" instead of writing the failing value
+    # out, which for a top-level error is the whole body (~35 ms for 29 MB, 4x the rest of
+    # the refusal). `describe_error` quotes values itself and needs no such message.
+    return _Shape(document, jsonschema_rs.Draft202012Validator(document, mask="the value"))
 
 
 @cache
@@ -182,22 +142,23 @@ def load_request_schema() -> dict[str, Any]:
     raise FileNotFoundError(f"{_SCHEMA_FILE} is missing from this installation")
 
 
-def describe_error(error: _AnyError) -> str:
+def describe_error(error: jsonschema_rs.ValidationError, document: dict[str, Any]) -> str:
     """`<JSON path>: <what was expected>, got <what came>`: one schema error, for the client.
 
     For example `messages[3].content[1].tool_use_id: required` or
-    `max_tokens: expected integer, got string '64000'` (STYLE.md rule 5: the
-    message says where, what, and quotes the bad value). Both validators'
-    errors read the same.
+    `max_tokens: expected integer, got string '64000'`: where, what, and the
+    bad value quoted, so a client can fix the request. What was expected is
+    read from `document`, the schema the error came from, at the error's
+    `schema_path` (the keyword's place in the document, `$ref`s resolved, since
+    jsonschema-rs 0.39): the error's own `kind` lists a `type`'s names in its
+    own order, not the schema's.
     """
-    expected: Any
-    value: Any
-    if isinstance(error, ValidationError):
-        where = _format_path(error.absolute_path)
-        keyword, expected, value = str(error.validator), error.validator_value, error.instance
-    else:  # fastjsonschema names the place `data.messages[3].content[1]`
-        where = (error.name or "data").removeprefix("data").removeprefix(".")
-        keyword, expected, value = str(error.rule), error.rule_definition, error.value
+    keyword = str(error.schema_path[-1])
+    expected: Any = document
+    for part in error.schema_path:
+        expected = expected[part]
+    value: Any = error.instance  # an object for `required`, whatever failed otherwise
+    where = _format_path(error.instance_path)
     if keyword == "required":
         missing = next(name for name in expected if name not in value)
         return f"{where}.{missing}".removeprefix(".") + ": required"
@@ -226,7 +187,7 @@ _EXPECTATIONS: dict[str, Callable[[Any], str]] = {
 
 
 def _format_path(path: Iterable[str | int]) -> str:
-    """`messages[3].content[1]` from the deque jsonschema gives; "" for the top level."""
+    """`messages[3].content[1]` from an error's `instance_path`; "" for the top level."""
     text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
     return text.removeprefix(".")
 
