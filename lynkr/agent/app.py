@@ -42,6 +42,7 @@ from lynkr.asgi import (
     api_path,
     get_context,
     header,
+    header_values,
     parsed_body,
     send_error,
     send_json,
@@ -250,11 +251,10 @@ class AgentApp:
 def _messages_request(
     scope: Scope, body: dict[str, Any], raw: bytes | None, changed: bool
 ) -> MessagesRequest:
-    betas = [value for key, value in scope["headers"] if key == b"anthropic-beta"]
     return MessagesRequest(
         body=body,
         raw=None if changed else raw,
-        betas=[beta.decode("latin-1") for beta in betas],
+        betas=header_values(scope, b"anthropic-beta"),
         anthropic_version=header(scope, b"anthropic-version"),
     )
 
