@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lynkr.agent.tools.files import DEFAULT_LINES, MAX_READ_BYTES
+from lynkr.agent.tools.files.reading import DEFAULT_LINES, MAX_READ_BYTES
 from tests.agent.tools.conftest import ToolCaller
 
 

@@ -123,10 +123,11 @@ def test_the_policy_is_asked_off_the_event_loop(
     tools: ToolCaller, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the disk workspace a decision reads symlinks and lists directories: in a thread."""
-    from lynkr.agent.tools import files, registry
+    from lynkr.agent.tools import registry
+    from lynkr.agent.tools.files import searching
 
     before_running = _spy_on_policy(monkeypatch, registry)
-    before_showing = _spy_on_policy(monkeypatch, files)
+    before_showing = _spy_on_policy(monkeypatch, searching)
     (workspace / "a.py").write_text("TODO = 1\n")
     result = tools("lynkr_file_grep", {"pattern": "TODO"}, Policy())
     assert result.content == "a.py:1:TODO = 1"
