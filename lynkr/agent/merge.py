@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 
 from lynkr.protocol import SSEDecoder
-from lynkr.protocol.sse import delta_frame_prefix, delta_string, plain_frame
+from lynkr.protocol.frames import delta_string, plain_frame
+from lynkr.protocol.sse import delta_frame_prefix
 
 __all__ = ["Step", "StepMerger", "Usage", "assemble_answer"]
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import orjson
 
+from lynkr.protocol.frames import delta_string, plain_frame
 from lynkr.protocol.openai_response import new_id
-from lynkr.protocol.sse import SSEDecoder, delta_frame_prefix, delta_string, plain_frame
+from lynkr.protocol.sse import SSEDecoder, delta_frame_prefix
 
 __all__ = [
     "CACHEABLE_STOPS",

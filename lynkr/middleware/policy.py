@@ -60,7 +60,8 @@ from lynkr.policy import (
     evaluate_tool_call,
 )
 from lynkr.protocol import SSEDecoder, encode_event, estimate_input_tokens
-from lynkr.protocol.sse import delta_frame_prefix, delta_string, plain_frame
+from lynkr.protocol.frames import delta_string, plain_frame
+from lynkr.protocol.sse import delta_frame_prefix
 
 __all__ = ["PolicyMiddleware"]
 
