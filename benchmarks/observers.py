@@ -68,11 +68,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lynkr.agent.merge import assemble_answer
 from lynkr.asgi import Message, Receive, Scope, Send
 from lynkr.cache.record import StreamRecorder
 from lynkr.config.policy import load_policy_data
 from lynkr.middleware.policy import PolicyMiddleware
+from lynkr.protocol.accumulate import assemble_answer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from micro import TOKENS, chunked, cpu_per_call, drive

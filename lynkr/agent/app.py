@@ -31,7 +31,6 @@ import orjson
 import structlog
 
 from lynkr.agent.loop import ToolLoop
-from lynkr.agent.merge import assemble_answer
 from lynkr.agent.sessions import (
     RequestSnapshot,
     SessionsEndpoint,
@@ -56,6 +55,7 @@ from lynkr.asgi import (
 )
 from lynkr.errors import ClientError, LynkrError, NotFound
 from lynkr.protocol import estimate_input_tokens
+from lynkr.protocol.accumulate import assemble_answer
 from lynkr.providers.base import MessagesRequest, ProviderResponse
 from lynkr.providers.pool import ProviderPool
 

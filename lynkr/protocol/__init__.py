@@ -1,12 +1,14 @@
 """Pure data code for the wire protocols lynkr speaks (PROTOCOL.md Part B).
 
-Incremental SSE and NDJSON codecs, the reader of Anthropic stream frames
-(`FrameScanner`), the Anthropic-format stream relay, the light request
-rewriting for Anthropic-format upstreams, local token estimation and
-context-overflow rewording. No I/O and no asyncio here: every function
-takes and returns plain data, so each rule can be tested alone.
+Incremental SSE and NDJSON codecs, the reader of Anthropic streams that
+every stream observer shares (`FrameScanner`, `MessageAccumulator`), the
+Anthropic-format stream relay, the light request rewriting for
+Anthropic-format upstreams, local token estimation and context-overflow
+rewording. No I/O and no asyncio here: every function takes and returns
+plain data, so each rule can be tested alone.
 """
 
+from lynkr.protocol.accumulate import MessageAccumulator
 from lynkr.protocol.anthropic import (
     UpstreamRewrite,
     filter_betas,
@@ -47,6 +49,7 @@ __all__ = [
     "AnthropicToOpenAIStream",
     "FrameScanner",
     "FrameTooLarge",
+    "MessageAccumulator",
     "NDJSONDecoder",
     "OllamaOptions",
     "OllamaStreamTranslator",
