@@ -106,9 +106,6 @@ class RequestContext:
     failover: FailoverPlan | None = None
     # Set when the answer must not be cached (lynkr ran tools with effects for it).
     no_store: bool = False
-    # Set by a layer between the agent and the client that changed or stopped the answer
-    # (the policy refusing a tool call): what the agent saw is not what the client got.
-    answer_changed: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
 

@@ -28,7 +28,8 @@ import orjson
 from lynkr.agent.merge import Event, Step, StepMerger
 from lynkr.asgi import SSE_HEADERS, Send, send_json, sse_error_frame
 from lynkr.errors import LynkrError
-from lynkr.protocol import SSEDecoder, encode_event
+from lynkr.protocol import encode_event
+from lynkr.protocol.frames import FrameScanner
 from lynkr.providers.base import MessagesRequest
 from lynkr.providers.pool import ProviderPool
 from lynkr.resilience.plan import FailoverPlan
@@ -171,15 +172,15 @@ class _Turn:
                 self.out.first_message(message)
                 await self.out.blocks(visible)
                 return step
-            decoder = SSEDecoder()
+            frames = _Frames()
             async for chunk in response.chunks:
-                for event in decoder.feed(chunk):
-                    if event.event is None or not event.data:
-                        continue
-                    emitted = self.merger.feed(event.event, orjson.loads(event.data))
+                frames.feed(chunk)
+                for name, data in frames.found:
+                    emitted = self.merger.feed(name, orjson.loads(data))
                     await self.out.events(emitted)
-                    if event.event == "error":
+                    if name == "error":
                         return None
+                frames.found.clear()
         return self.merger.end_step()
 
     async def _run_tools(
@@ -217,6 +218,21 @@ class _Turn:
         )
         await self.out.events(self.merger.note(text))
         await self.out.events(self.merger.finish(stop_reason))
+
+
+class _Frames(FrameScanner):
+    """The frames of an upstream step the merger reads: named, with data."""
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, bytes]] = []
+
+    def frame(self, name: str | None, data: bytes, raw: bytes) -> bool:
+        if name is not None and data:
+            self.found.append((name, data))
+        return False
 
 
 def _note(call: dict[str, Any], outcome: Any) -> str:

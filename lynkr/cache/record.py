@@ -3,11 +3,12 @@
 `StreamRecorder` is fed the bytes of an Anthropic SSE stream chunk by chunk
 (the caller forwards each chunk first, so recording never delays the
 client) and assembles the message the events describe (PROTOCOL.md B.1
-"Streaming grammar"): text from `text_delta`s, a tool_use `input` from its
-joined `input_json_delta`s, thinking with its `signature_delta`, citations;
-blocks that arrive whole (redacted thinking, server tool results) as sent.
-It yields a message only for a stream that reached `message_stop` without
-an `error` event, an unknown delta, or unparsable tool input.
+"Streaming grammar") with `lynkr.protocol.accumulate`: text from
+`text_delta`s, a tool_use `input` from its joined `input_json_delta`s,
+thinking with its `signature_delta`, citations; blocks that arrive whole
+(redacted thinking, server tool results) as sent. It yields a message only
+for a stream that reached `message_stop` without an `error` event, an
+unknown delta, or unparsable tool input (the accumulator's `STRICT` rules).
 
 `JSONRecorder` does the same for a non-streaming answer.
 
@@ -22,8 +23,9 @@ from typing import Any
 
 import orjson
 
+from lynkr.protocol.accumulate import STRICT, MessageAccumulator
+from lynkr.protocol.frames import FrameTooLarge
 from lynkr.protocol.openai_response import new_id
-from lynkr.protocol.sse import SSEDecoder, delta_frame_prefix, delta_string, plain_frame
 
 __all__ = [
     "CACHEABLE_STOPS",
@@ -40,210 +42,47 @@ Json = dict[str, Any]
 CACHEABLE_STOPS = frozenset({"end_turn", "tool_use", "stop_sequence"})
 # Answers cut by a limit: stored only when the middleware is told to.
 TRUNCATED_STOPS = frozenset({"max_tokens", "model_context_window_exceeded"})
-_IN_MESSAGE = frozenset(
-    {
-        "content_block_start",
-        "content_block_delta",
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-    }
-)
 
 
 class StreamRecorder:
     """Assembles a message from SSE bytes; `result()` is it, or None if incomplete or broken.
 
-    Past `limit` bytes of stream the recorder gives up (the answer could
-    not be stored anyway) and stops decoding.
-
-    It sees every frame of every answer, so the common ones are cheap: a
-    plain `event: …\ndata: …` frame is cut out of the chunk by hand (the
-    stream is split on blank lines, the bytes after the last one wait for the
-    next chunk), and anything else — `\r` line ends, comments, several `data:`
-    lines — goes to `SSEDecoder`, which then reads the stream until it is
-    between events again. The text of a `text_delta` (or thinking, or tool
-    input) that continues the block of the previous delta, in Anthropic's own
-    compact JSON, is read from the frame's bytes by prefix; only the string is
-    parsed. Text and thinking are kept as lists of pieces, joined by `result()`.
+    The message is `MessageAccumulator`'s under its `STRICT` rules: a stream
+    that a replay could not reproduce faithfully is not stored. Past `limit`
+    bytes of stream (or of one unfinished frame) the recorder gives up (the
+    answer could not be stored anyway) and holds and reads nothing more.
     """
+
+    __slots__ = ("_message", "_scan", "limit", "seen")
 
     def __init__(self, *, limit: int) -> None:
         self.limit = limit
         self.seen = 0
-        self.failed = False
-        self.finished = False
-        self._decoder = SSEDecoder()
-        self._pending = 0  # bytes given to the decoder and not yet back as events
-        self._carry = b""  # the unfinished last frame, when the decoder is not used
-        self._message: Json | None = None
-        self._blocks: dict[int, Json] = {}
-        self._json: dict[int, list[str]] = {}
-        self._pieces: dict[tuple[int, str], list[str]] = {}  # text, thinking
-        # The bytes a frame starts with when it continues the last delta, and its pieces.
-        self._next: tuple[bytes, list[str]] | None = None
+        self._message = MessageAccumulator(STRICT, max_frame=limit)
+        self._scan = self._message.feed
+
+    @property
+    def failed(self) -> bool:
+        return self._message.failed
+
+    @property
+    def finished(self) -> bool:
+        return self._message.finished
 
     def feed(self, chunk: bytes) -> None:
         """Decode `chunk` and apply its events."""
-        if self.failed:
-            return
         self.seen += len(chunk)
         if self.seen > self.limit:
-            self._fail()
+            self._message.fail()
             return
-        if type(chunk) is not bytes:
-            chunk = bytes(chunk)
-        follow = self._next
-        if follow is not None and not (self._carry or self._pending):
-            # The usual chunk: one whole frame, the next delta of the same block.
-            piece = delta_string(chunk, follow[0], blank_line=True)
-            if piece is not None:
-                follow[1].append(piece)
-                return
-        # A frame still unfinished after `_CARRY_LIMIT` bytes goes to the decoder, which
-        # keeps its pieces in a list: copying the carry on every chunk would be quadratic.
-        by_hand = len(self._carry) < _CARRY_LIMIT
-        buf = self._carry + chunk if self._carry else chunk
-        self._carry = b""
-        if self._pending or not by_hand or _CR in buf:
-            self._decode(buf)
-            return
-        frames = buf.split(b"\n\n")
-        self._carry = frames.pop()  # no blank line after it yet
-        for at, frame in enumerate(frames):
-            follow = self._next
-            piece = None if follow is None else delta_string(frame, follow[0])
-            if piece is not None:
-                assert follow is not None
-                follow[1].append(piece)
-                continue
-            plain = plain_frame(frame)
-            if plain is None:
-                # Not one `event:` line and one `data:` line: the decoder's full rules.
-                self._decode(buf[sum(len(done) + 2 for done in frames[:at]) :])
-                return
-            self._event(*plain)
-            if self.failed:
-                return
+        try:
+            self._scan(chunk)
+        except FrameTooLarge:
+            self._message.fail()
 
     def result(self) -> Json | None:
         """The assembled message, if the stream completed cleanly."""
-        if self.failed or not self.finished or self._message is None:
-            return None
-        for (index, field), parts in self._pieces.items():
-            if parts:
-                block = self._blocks[index]
-                block[field] += "".join(parts)
-                parts.clear()
-        message = dict(self._message)
-        message["content"] = [self._blocks[index] for index in sorted(self._blocks)]
-        return message
-
-    def _fail(self) -> None:
-        self.failed = True
-        self._decoder = SSEDecoder()  # drop any buffered bytes
-        self._pending, self._carry, self._next = 0, b"", None
-        self._blocks.clear()
-        self._json.clear()
-        self._pieces.clear()
-
-    def _decode(self, buf: bytes) -> None:
-        self._carry = b""
-        self._pending += len(buf)
-        for event in self._decoder.feed(buf):
-            self._pending -= len(event.raw)
-            self._event(event.event, event.data)
-            if self.failed:
-                return
-
-    def _event(self, name: str | None, data: bytes) -> None:
-        if name == "ping" and data in _PINGS:
-            return  # B.1: tolerated anywhere
-        try:
-            self._apply(name, orjson.loads(data))
-        except (ValueError, KeyError, TypeError, AttributeError):  # ValueError: bad JSON too
-            self._fail()
-
-    def _apply(self, name: str | None, data: Any) -> None:
-        kind = data.get("type") if isinstance(data, dict) else None
-        if (name is not None and name != kind) or kind == "error":
-            self._fail()  # B.1: the JSON's `type` equals the event name; errors end it
-        elif kind == "message_start":
-            self._message = {**data["message"], "content": []}
-        elif kind in _IN_MESSAGE and (self._message is None or self.finished):
-            self._fail()  # outside message_start … message_stop
-        elif kind == "content_block_delta":
-            self._delta(self._blocks[int(data["index"])], int(data["index"]), data["delta"])
-        elif kind == "content_block_start":
-            index = int(data["index"])
-            self._blocks[index] = dict(data["content_block"])
-            self._pieces.pop((index, "text"), None)
-            self._pieces.pop((index, "thinking"), None)
-            self._next = None
-        elif kind == "content_block_stop":
-            self._stop(int(data["index"]))
-            self._next = None
-        elif kind == "message_delta":
-            self._message_delta(self._message or {}, data)
-        elif kind == "message_stop":
-            self.finished = True
-            self._next = None
-        # ping and unknown event types are tolerated (B.1 "Details").
-
-    def _delta(self, block: Json, index: int, delta: Json) -> None:
-        kind = delta["type"]
-        if kind == "input_json_delta":
-            parts = self._json.setdefault(index, [])
-            parts.append(delta["partial_json"])
-        elif kind in _PIECES:
-            parts = self._piece(block, index, _PIECES[kind], delta[_PIECES[kind]])
-        elif kind == "signature_delta":
-            block["signature"] = delta["signature"]
-            return
-        elif kind == "citations_delta":
-            block.setdefault("citations", []).append(delta["citation"])
-            return
-        else:
-            self._fail()  # a delta we cannot replay faithfully
-            return
-        self._next = (delta_frame_prefix(index, kind), parts)
-
-    def _piece(self, block: Json, index: int, field: str, piece: Any) -> list[str]:
-        """Keep `piece` of the block's text or thinking; the pieces it is in.
-
-        As `block[field] += piece` would, a field or piece that is not a
-        string is an error (TypeError).
-        """
-        parts = self._pieces.get((index, field))
-        if parts is None:
-            if type(block.setdefault(field, "")) is not str:
-                raise TypeError(f"{field} is not a string")
-            parts = self._pieces[index, field] = []
-        if type(piece) is not str:
-            raise TypeError(f"{field} is not a string")
-        parts.append(piece)
-        return parts
-
-    def _stop(self, index: int) -> None:
-        parts = self._json.pop(index, None)
-        joined = "".join(parts or ())
-        if joined:
-            self._blocks[index]["input"] = orjson.loads(joined)
-
-    @staticmethod
-    def _message_delta(message: Json, data: Json) -> None:
-        delta = data.get("delta") or {}
-        message["stop_reason"] = delta.get("stop_reason")
-        message["stop_sequence"] = delta.get("stop_sequence")
-        if isinstance(data.get("usage"), dict):
-            message["usage"] = {**(message.get("usage") or {}), **data["usage"]}
-
-
-_CR = 0x0D
-_CARRY_LIMIT = 64 * 1024
-_PINGS = (b'{"type":"ping"}', b'{"type": "ping"}')
-# Deltas whose strings join into a field of the block; tool input is kept apart (`_json`).
-_PIECES = {"text_delta": "text", "thinking_delta": "thinking"}
+        return self._message.result()
 
 
 class JSONRecorder:

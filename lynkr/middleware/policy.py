@@ -59,8 +59,9 @@ from lynkr.policy import (
     evaluate_request,
     evaluate_tool_call,
 )
-from lynkr.protocol import SSEDecoder, encode_event, estimate_input_tokens
-from lynkr.protocol.sse import delta_frame_prefix, delta_string, plain_frame
+from lynkr.protocol import encode_event, estimate_input_tokens
+from lynkr.protocol.frames import FrameScanner, FrameTooLarge
+from lynkr.protocol.sse import delta_frame_prefix
 
 __all__ = ["PolicyMiddleware"]
 
@@ -138,33 +139,48 @@ class PolicyMiddleware:
         return "[lynkr] " + self._message(decision, f"The tool call {name}")
 
 
-class _Responder:
-    """One response: checks the tool_use blocks of a JSON body or of an SSE stream."""
+class _Responder(FrameScanner):
+    """One response: checks the tool_use blocks of a JSON body or of an SSE stream.
+
+    It reads a stream as a `FrameScanner` (its frames come to `frame`).
+    """
 
     def __init__(self, middleware: PolicyMiddleware, send: Send, context: RequestContext) -> None:
+        super().__init__(max_frame=_MAX_FRAME)
         self.middleware = middleware
         self.downstream = send
         self.context = context
         self.mode = "pass"
         self.start: Message | None = None
         self.chunks: list[bytes] = []
-        self.decoder = SSEDecoder()
-        self.pending = 0  # bytes given to the decoder and not yet back as events
-        self.carry = b""  # the unfinished last event, when the decoder is not used
+        # Every frame of every streamed answer passes here, so the common ones are cheap:
+        # outside a held block, a run of frames goes on unread unless its bytes say
+        # `tool_use` (a block starting, or a `stop_reason` to fix) or hold a `\u` escape
+        # (which could spell it); inside one, the scanner reads its input fragments by
+        # their bytes into `held_json`; every other frame is read by `on_event`.
+        self.pass_unless(b"tool_use")
+        self.out: list[bytes] = []  # what the frames of the chunk being relayed became
         self.held: list[bytes] = []  # raw events of the tool_use block being held
         self.held_block: dict[str, Any] | None = None
         self.held_json: list[str] = []
-        self.held_frame: bytes | None = None  # how a frame of its input starts (compact JSON)
         self.allowed_calls = 0
         self.refused_calls = 0
         self.broken = False  # the stream broke the grammar around a tool_use: nothing more goes
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.body" and self.mode == "sse":
-            # Once per chunk of a stream: inline, not one more coroutine.
+            # Once per chunk of a stream: inline, not one more coroutine (nor one more call).
             more = message.get("more_body", False)
             body = message.get("body", b"")
-            out = self.relay(body, more)
+            try:
+                out = b"" if self.broken else self.feed(body)
+                if not more:
+                    self.flush()
+            except FrameTooLarge:
+                out = self.fail_closed(f"an event not ended within {_MAX_FRAME:,} bytes")
+            if self.out:  # what the frames the scanner could not pass unread became
+                out = b"".join([*self.out, out])
+                self.out = []
             if out or not more:
                 if out is not body:  # else passed whole, as it came
                     message = {"type": "http.response.body", "body": out, "more_body": more}
@@ -209,7 +225,6 @@ class _Responder:
             if b"tool_use" in raw or b"\\u" in raw:
                 # Unreadable to lynkr, but a laxer JSON reader could find a tool_use in it.
                 self.broken = True
-                self.context.answer_changed = True
                 return anthropic_error_body(
                     "api_error",
                     "The upstream's answer was not valid JSON, so lynkr's policy could not "
@@ -236,98 +251,15 @@ class _Responder:
             self.allowed_calls += 1
             return block
         self.refused_calls += 1
-        self.context.answer_changed = True
         logger.info("policy.tool_use_refused", tool=name, rule=decision.rule)
         return {"type": "text", "text": self.middleware.refusal_text(name, decision)}
 
     # SSE
 
-    def relay(self, chunk: bytes, more: bool) -> bytes:
-        """What to send on for `chunk`: its finished events, each passed, held or replaced.
-
-        Every frame of every answer passes here, so the common ones are cheap.
-        While the decoder is between events and the stream has only `\\n` line
-        ends, frames are cut out by hand (split on blank lines; the bytes after
-        the last one wait for the next chunk), and outside a held block a run
-        of them goes on unread unless its bytes say `tool_use` (a block
-        starting, or a `stop_reason` to fix) or hold a `\\u` escape (which could
-        spell it); inside one, its input fragments are read by their bytes
-        (`held_input`). A frame that is not one `event:` and one `data:` line
-        sends the rest to the decoder, which reads until it is between events
-        again.
-        """
-        if self.broken:
-            return b""
-        if type(chunk) is not bytes:
-            chunk = bytes(chunk)
-        # A frame still unfinished after `_CARRY_LIMIT` bytes goes to the decoder, which
-        # keeps its pieces in a list: copying the carry on every chunk would be quadratic.
-        by_hand = len(self.carry) < _CARRY_LIMIT
-        buf = self.carry + chunk if self.carry else chunk
-        self.carry = b""
-        out: list[bytes]
-        if more and by_hand and not self.pending and _CR not in buf:
-            if self.held_block is None:
-                end = buf.rfind(b"\n\n") + 2
-                # The last event must have data, or its bytes would go with the next one.
-                if end >= 2 and buf.startswith(b"data:", buf.rfind(_LF, 0, end - 2) + 1):
-                    head = buf if end == len(buf) else buf[:end]
-                    if b"tool_use" not in head and (_BACKSLASH not in head or b"\\u" not in head):
-                        self.carry = buf[end:]
-                        return head
-            elif self.held_input(buf):
-                return b""  # one whole frame: the next fragment of the held block's input
-            buf = self.on_frames(buf, out := [])
-            if not buf:
-                return b"".join(out)
-        else:
-            out = []
-        events = self.decoder.feed(buf)
-        if not more:
-            events += self.decoder.flush()
-        self.pending += len(buf)
-        for event in events:
-            self.pending -= len(event.raw)
-            out.append(self.on_event(event.event, event.data, event.raw))
-            if self.broken:
-                break
-        return b"".join(out)
-
-    def on_frames(self, buf: bytes, out: list[bytes]) -> bytes:
-        """Handle the plain frames `buf` starts with; what is left for the decoder.
-
-        Nothing is left when every finished frame is one `event:` line and
-        one `data:` line: the bytes after the last blank line wait in `carry`.
-        """
-        frames = buf.split(b"\n\n")
-        self.carry = frames.pop()
-        for at, frame in enumerate(frames):
-            if self.held_frame is not None and self.held_input(frame + b"\n\n"):
-                continue
-            plain = plain_frame(frame)
-            if plain is None:
-                self.carry = b""
-                return buf[sum(len(done) + 2 for done in frames[:at]) :]
-            out.append(self.on_event(*plain, frame + b"\n\n"))
-            if self.broken:
-                self.carry = b""
-                break
-        return b""
-
-    def held_input(self, raw: bytes) -> bool:
-        """Hold `raw` if it is one frame of the held block's input, as Anthropic sends it.
-
-        That is the held block's `input_json_delta` in compact JSON, whose
-        fragment (a JSON string, on the frame's one `data:` line) is read
-        without parsing the rest; any other frame is left to `on_event`.
-        """
-        prefix = self.held_frame
-        piece = None if prefix is None else delta_string(raw, prefix, blank_line=True)
-        if piece is None:
-            return False
-        self.held_json.append(piece)
-        self.held.append(raw)
-        return True
+    def frame(self, name: str | None, data: bytes, raw: bytes) -> bool:
+        """One frame the scanner could not pass unread; True once the stream is stopped."""
+        self.out.append(self.on_event(name, data, raw))
+        return self.broken
 
     def on_event(self, name: str | None, data: bytes, raw: bytes) -> bytes:
         if (
@@ -354,7 +286,8 @@ class _Responder:
         if kind == "content_block_start" and isinstance(block, dict) and _is_tool_use(block):
             self.held_block = {**block, "index": payload.get("index", 0)}
             self.held, self.held_json = [raw], []
-            self.held_frame = _input_frame(self.held_block["index"])
+            self.follow(_input_frame(self.held_block["index"]), self.held_json, self.held)
+            self.pass_unless(None)
             return b""
         held_index = None if self.held_block is None else self.held_block["index"]
         if self.held_block is not None and kind == "content_block_delta":
@@ -381,8 +314,8 @@ class _Responder:
         retries without streaming, where the whole answer is checked) and nothing after.
         """
         self.broken = True
-        self.context.answer_changed = True
-        self.held_block, self.held, self.held_frame, self.held_json = None, [], None, []
+        self.held_block, self.held, self.held_json = None, [], []
+        self.close()
         logger.warning("policy.stream_refused", reason=what)
         message = (
             f"The upstream's answer stream had {what}, so lynkr's policy could not check "
@@ -398,7 +331,9 @@ class _Responder:
 
     def release_block(self) -> bytes:
         block, held = self.held_block, b"".join(self.held)
-        self.held_block, self.held, self.held_frame = None, [], None
+        self.held_block, self.held = None, []
+        self.follow(None)
+        self.pass_unless(b"tool_use")
         assert block is not None
         text = "".join(self.held_json)
         try:
@@ -415,7 +350,6 @@ class _Responder:
             self.allowed_calls += 1
             return held
         self.refused_calls += 1
-        self.context.answer_changed = True
         logger.info("policy.tool_use_refused", tool=name, rule=decision.rule, stream=True)
         return _text_block(block["index"], self.middleware.refusal_text(name, decision))
 
@@ -427,10 +361,10 @@ class _Responder:
         return raw
 
 
-_CR = 0x0D
-_LF = 0x0A
 _BACKSLASH = 0x5C
-_CARRY_LIMIT = 64 * 1024
+# The most of one unfinished event held (as much as a whole JSON answer, providers/http.py):
+# an upstream's endless line ends the stream with an error instead of growing memory.
+_MAX_FRAME = 64 * 1024 * 1024
 
 
 def _is_tool_use(block: dict[str, Any]) -> bool:

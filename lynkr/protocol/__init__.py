@@ -1,11 +1,14 @@
 """Pure data code for the wire protocols lynkr speaks (PROTOCOL.md Part B).
 
-Incremental SSE and NDJSON codecs, the Anthropic-format stream relay, the
-light request rewriting for Anthropic-format upstreams, local token
-estimation and context-overflow rewording. No I/O and no asyncio here: every
-function takes and returns plain data, so each rule can be tested alone.
+Incremental SSE and NDJSON codecs, the reader of Anthropic streams that
+every stream observer shares (`FrameScanner`, `MessageAccumulator`), the
+Anthropic-format stream relay, the light request rewriting for
+Anthropic-format upstreams, local token estimation and context-overflow
+rewording. No I/O and no asyncio here: every function takes and returns
+plain data, so each rule can be tested alone.
 """
 
+from lynkr.protocol.accumulate import MessageAccumulator
 from lynkr.protocol.anthropic import (
     UpstreamRewrite,
     filter_betas,
@@ -13,6 +16,7 @@ from lynkr.protocol.anthropic import (
     rewrite_model_in_message,
 )
 from lynkr.protocol.claude_code import claude_code_session_id, conversation_fingerprint
+from lynkr.protocol.frames import FrameScanner, FrameTooLarge
 from lynkr.protocol.ollama import (
     OllamaOptions,
     OllamaStreamTranslator,
@@ -43,6 +47,9 @@ from lynkr.protocol.tool_repair import repair_text_tool_calls
 __all__ = [
     "AnthropicStreamRelay",
     "AnthropicToOpenAIStream",
+    "FrameScanner",
+    "FrameTooLarge",
+    "MessageAccumulator",
     "NDJSONDecoder",
     "OllamaOptions",
     "OllamaStreamTranslator",

@@ -34,10 +34,7 @@ __all__ = [
     "SSEDecoder",
     "SSEEvent",
     "delta_frame_prefix",
-    "delta_string",
     "encode_event",
-    "json_string",
-    "plain_frame",
 ]
 
 # One line terminator: CRLF, a lone CR or a lone LF (WHATWG: "end-of-line").
@@ -300,7 +297,7 @@ def _loads(line: bytes | bytearray) -> Any:
         raise UpstreamError(f"upstream sent a stream line that is not JSON: {shown!r}") from exc
 
 
-# --------------------------------------------------------------------------- reading by bytes
+# --------------------------------------------------------------------------- delta frame heads
 
 # The string field each Anthropic delta kind carries.
 _DELTA_FIELDS = {
@@ -314,47 +311,9 @@ def delta_frame_prefix(index: int, kind: str) -> bytes:
     """The bytes an Anthropic `content_block_delta` frame of `kind` at `index` starts with,
     up to its string, exactly as Anthropic (and lynkr's translators) write it.
 
-    Observers of a stream (the cache recorder, the policy middleware, session
-    assembly) match a frame against this and read only its string with
-    `json_string`; any other spelling of the same event takes their full path.
+    `FrameScanner.follow` matches the next delta of a block against it and
+    parses only its string; any other spelling of the same event reaches the
+    observer as a frame.
     """
     head = f'event: content_block_delta\ndata: {{"type":"content_block_delta","index":{index},'
     return f'{head}"delta":{{"type":"{kind}","{_DELTA_FIELDS[kind]}":'.encode()
-
-
-def json_string(raw: bytes) -> str | None:
-    """`raw` decoded if it is exactly one JSON string on one line, else None."""
-    if _LF in raw or _CR in raw:
-        return None  # several lines: not the frame it looked like
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return value if type(value) is str else None
-
-
-def delta_string(frame: bytes, prefix: bytes, *, blank_line: bool = False) -> str | None:
-    """The string of a delta `frame` that is `prefix` (`delta_frame_prefix`), one JSON
-    string, then the two closing braces (and the blank line, with `blank_line`); else None.
-    """
-    tail = b"}}\n\n" if blank_line else b"}}"
-    if not (frame.startswith(prefix) and frame.endswith(tail)):
-        return None
-    return json_string(frame[len(prefix) : -len(tail)])
-
-
-def plain_frame(frame: bytes) -> tuple[str | None, bytes] | None:
-    """(event name, data) of a frame (its blank line cut off) that is exactly one
-    `event: …` line and one `data: …` line with `\n` line ends, as Anthropic writes them.
-
-    None for any other framing (comments, `id:`, several `data:` lines, no space after
-    the colon…): the caller hands the rest of the stream to `SSEDecoder`.
-    """
-    name_end = frame.find(_LF)
-    if (
-        not frame.startswith(b"event: ")
-        or not frame.startswith(b"data: ", name_end + 1)
-        or frame.find(_LF, name_end + 1) >= 0
-    ):
-        return None
-    return frame[7:name_end].decode("utf-8", "replace") or None, frame[name_end + 7 :]

@@ -133,6 +133,17 @@ def test_a_stream_over_the_limit_is_dropped() -> None:
     assert recorder.failed and recorder.result() is None
 
 
+def test_a_frame_that_never_ends_is_given_up() -> None:
+    """Nothing past the limit is held: the recorder stops reading, whatever comes after."""
+    recorder = StreamRecorder(limit=1000)
+    recorder.feed(stream_bytes(text())[:200])
+    for _ in range(20):
+        recorder.feed(b"x" * 100)
+    assert recorder.failed and recorder.result() is None
+    recorder.feed(b"\n\n" + stream_bytes(text()))
+    assert recorder.result() is None
+
+
 def test_json_recorder() -> None:
     message = expected(text())
     recorder = JSONRecorder(limit=LIMIT)

@@ -6,18 +6,11 @@ import itertools
 import random
 from typing import Any
 
-import orjson
 import pytest
 
 from lynkr.errors import UpstreamError
 from lynkr.protocol import NDJSONDecoder, SSEDecoder, SSEEvent, encode_event
-from lynkr.protocol.sse import (
-    SSEDataDecoder,
-    delta_frame_prefix,
-    delta_string,
-    json_string,
-    plain_frame,
-)
+from lynkr.protocol.sse import SSEDataDecoder
 
 from ._golden import cases, load
 
@@ -217,40 +210,3 @@ def test_ndjson_line_by_line() -> None:
     assert ndjson(lines) == ndjson([OLLAMA])
     with pytest.raises(UpstreamError, match=r"not JSON: '\{oops'"):
         NDJSONDecoder().feed(b"{oops\n")
-
-
-# Reading frames by their bytes (the stream observers' fast path) -------------------------
-
-
-@pytest.mark.parametrize(
-    ("frame", "expected"),
-    [
-        (b'event: ping\ndata: {"type":"ping"}', ("ping", b'{"type":"ping"}')),
-        (b"event: \ndata: x", (None, b"x")),
-        (b"event:ping\ndata: x", None),  # no space: the decoder's rules decide
-        (b"event: a\ndata:x", None),
-        (b"event: a\ndata: x\ndata: y", None),  # several data lines
-        (b": comment\nevent: a\ndata: x", None),
-        (b"data: x", None),  # no event line
-        (b"event: a", None),
-    ],
-)
-def test_plain_frame_reads_only_one_event_line_and_one_data_line(
-    frame: bytes, expected: tuple[str | None, bytes] | None
-) -> None:
-    assert plain_frame(frame) == expected
-    if expected is not None:  # what the full decoder reads from the same bytes
-        (event,) = SSEDecoder().feed(frame + b"\n\n")
-        assert (event.event, event.data) == expected
-
-
-def test_delta_string_reads_a_continuing_delta_and_nothing_else() -> None:
-    prefix = delta_frame_prefix(3, "text_delta")
-    frame = prefix + b'"a \\"b\\" }}"}}'
-    assert delta_string(frame, prefix) == 'a "b" }}'
-    assert delta_string(frame + b"\n\n", prefix, blank_line=True) == 'a "b" }}'
-    assert delta_string(prefix + b'"a","extra":1}}', prefix) is None  # more than a string
-    assert delta_string(delta_frame_prefix(4, "text_delta") + b'"a"}}', prefix) is None
-    assert json_string(b'"line\nbreak"') is None  # a raw break: not one JSON line
-    (event,) = SSEDecoder().feed(frame + b"\n\n")
-    assert orjson.loads(event.data)["delta"]["text"] == 'a "b" }}'
