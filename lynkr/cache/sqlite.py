@@ -82,11 +82,14 @@ class SQLiteStore:
         return int(row[0]) if row else 0
 
     async def close(self) -> None:
+        """Close the connection and end the worker thread (it has ended when this returns)."""
         executor, self._executor = self._executor, None
         if executor is None:
             return
         await asyncio.get_running_loop().run_in_executor(executor, self._close)
-        executor.shutdown(wait=False)
+        # Wait for the worker (off the loop): with wait=False that non-daemon thread
+        # could still be running after close returned, outliving the store.
+        await asyncio.to_thread(executor.shutdown, wait=True)
 
     # Everything below runs on the worker thread.
 
