@@ -242,16 +242,19 @@ def test_a_cancelled_trial_call_gives_its_half_open_slot_back() -> None:
         breaker.allow()
         breaker.record_failure(0.1)
     clock.advance(31)  # half-open: one trial call at a time
+    calling = asyncio.Event()
 
     class Hanging(Scripted):
         @asynccontextmanager
         async def messages(self, request: MessagesRequest) -> AsyncIterator[ProviderResponse]:
+            calling.set()
             await asyncio.sleep(3600)  # waiting for headers when the client leaves
             yield ProviderResponse(True, _once(b""))
 
     async def run() -> None:
         task = asyncio.ensure_future(call_async(ProviderPool("p", [Hanging("a")]), failover))
-        await asyncio.sleep(0.01)
+        await calling.wait()  # the trial call holds the half-open slot
+        assert breaker.state == "half_open" and not breaker.allow()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

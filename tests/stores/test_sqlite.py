@@ -307,12 +307,24 @@ def test_a_write_delay_lets_later_writes_join_the_same_commit(tmp_path: Path) ->
     path = tmp_path / "delay.db"
     seen: list[list[int]] = []  # what another connection sees as each future resolves
 
+    class Watched(threading.Event):
+        """The worker's wake-up event, telling when the worker starts the delay's wait."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.waiting = threading.Event()
+
+        def wait(self, timeout: float | None = None) -> bool:
+            self.waiting.set()
+            return super().wait(timeout)
+
     async def scenario() -> tuple[bool, list[int]]:
         database = Database(path, setup=_schema, write_delay=0.3)
         await database.open()
         other = connect(path)
+        database._read_queued = wake = Watched()
         first = database.submit_write(_insert, 1)
-        await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(wake.waiting.wait, 5)  # the worker is in the delay
         waiting = not first.done()  # still inside the delay
         second = database.submit_write(_insert, 2)
         for future in (first, second):

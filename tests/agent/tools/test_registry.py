@@ -137,11 +137,17 @@ def test_output_is_capped_and_redacted(context: Callable[..., ToolContext]) -> N
 
 
 def test_cancellation_propagates(context: Callable[..., ToolContext]) -> None:
-    registry = ToolRegistry([_Custom(lambda: asyncio.sleep(30))])
+    running = asyncio.Event()
+
+    async def hang() -> None:
+        running.set()
+        await asyncio.sleep(30)  # cancelled long before
+
+    registry = ToolRegistry([_Custom(hang)])
 
     async def cancel() -> None:
         task = asyncio.ensure_future(registry.execute("lynkr_tasks_custom", {}, context()))
-        await asyncio.sleep(0.05)
+        await running.wait()  # the tool is running inside the registry's call
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -118,7 +118,11 @@ def test_cancelling_the_call_kills_the_process(
     async def cancel() -> None:
         arguments = {"command": "echo $$ > main.pid; sleep 300"}
         task = asyncio.ensure_future(registry.execute("lynkr_shell", arguments, context()))
-        while not (workspace / "main.pid").exists():  # noqa: ASYNC110 - the child writes it
+        # The shell is another process: poll for its whole pid line, for at most 10 s
+        # (the file exists, empty, a moment before echo writes it).
+        pid_file, deadline = workspace / "main.pid", time.monotonic() + 10
+        while not (pid_file.exists() and pid_file.read_text().endswith("\n")):
+            assert time.monotonic() < deadline, "the shell never wrote main.pid"
             await asyncio.sleep(0.02)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
