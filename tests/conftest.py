@@ -20,6 +20,18 @@ Fixtures
 ``closed_port``
     A loopback port nobody listens on (for connection-refused tests).
 
+Async tests
+-----------
+Write ``@pytest.mark.anyio`` over an ``async def test_...`` (or ``pytestmark =
+pytest.mark.anyio`` for a whole module): anyio's pytest plugin runs it on a fresh asyncio
+loop (``anyio_backend`` below; lynkr is asyncio-only, aiohttp ties it to asyncio), and
+every such test is bounded by ``ASYNC_TEST_TIMEOUT`` so a bug fails it instead of hanging
+the suite. No per-file ``asyncio.run`` wrappers. Two kinds of test stay synchronous and call
+``asyncio.run`` themselves: hypothesis tests (under anyio, a failing example of
+tests/middleware/test_validation_fuzz.py crashed pytest's report with an INTERNALERROR,
+"AST constructor recursion depth mismatch", instead of showing the example), and e2e tests
+that block between their async steps (starting a lynkr, waiting on the fake upstream).
+
 Everything listens on 127.0.0.1 with free ports. The lynkr subprocesses are stopped
 together when the session ends, each by its own pid (SIGTERM, then SIGKILL after 5 s;
 a lynkr that needs the SIGKILL fails the session: its shutdown hangs).
@@ -29,7 +41,10 @@ Every test is also watched for threads it leaves running (``no_thread_left_runni
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
+import inspect
 import os
 import signal
 import socket
@@ -242,6 +257,37 @@ def stop_all(servers: Iterable[LynkrServer]) -> list[LynkrServer]:
     for server in servers:
         server.terminate()
     return [server for server in servers if not server.stop()]
+
+
+# --------------------------------------------------------------------------- async tests
+
+# The bound of each @pytest.mark.anyio test: far above any test's own time, there only so
+# that a hang fails the test (with a TimeoutError where it hung) instead of the whole run.
+ASYNC_TEST_TIMEOUT = 60.0
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests run on asyncio only (not trio)."""
+    return "asyncio"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Bound every @pytest.mark.anyio coroutine test by `ASYNC_TEST_TIMEOUT`."""
+    for item in items:
+        if not isinstance(item, pytest.Function) or item.get_closest_marker("anyio") is None:
+            continue
+        if inspect.iscoroutinefunction(item.obj):
+            item.obj = _bounded(item.obj)
+
+
+def _bounded(test: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(test)
+    async def bounded(**kwargs: Any) -> Any:
+        async with asyncio.timeout(ASYNC_TEST_TIMEOUT):
+            return await test(**kwargs)
+
+    return bounded
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from lynkr.config import load_config
 from lynkr.stack import build_app, middleware_options
@@ -22,7 +23,8 @@ routes:
 """
 
 
-def test_sqlite_cache_goes_into_the_data_dir_and_is_closed(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_sqlite_cache_goes_into_the_data_dir_and_is_closed(tmp_path: Path) -> None:
     path = tmp_path / "conf" / "lynkr.yaml"
     path.parent.mkdir()
     path.write_text(CONFIG)
@@ -33,11 +35,8 @@ def test_sqlite_cache_goes_into_the_data_dir_and_is_closed(tmp_path: Path) -> No
     app = build_app(config)
     assert len(app.closers) == 2  # the cache's SQLite file and the sessions database
 
-    async def lifespan() -> None:
-        await app.startup()
-        await app.shutdown()
-
-    asyncio.run(lifespan())
+    await app.startup()
+    await app.shutdown()
 
 
 def test_relative_paths_are_next_to_the_config(tmp_path: Path) -> None:

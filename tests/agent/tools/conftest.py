@@ -2,18 +2,17 @@
 
 ``workspace``   a real directory `tmp_path/ws` (resolved); outside it, `tmp_path/outside.txt`
                 holds OUTSIDE_TEXT and `tmp_path/ws-evil/x.txt` is the sibling-prefix trap.
-``tools``       `tools(name, arguments, policy=None, **context_fields)` runs one call through
-                a registry with every family enabled and returns the `ToolResult`
-                (bounded by a 60 s wait).
+``tools``       `await tools(name, arguments, policy=None, **context_fields)` runs one call
+                through a registry with every family enabled and returns the `ToolResult`
+                (in a @pytest.mark.anyio test, bounded like every such test).
 ``context``     `context(policy=None, **fields)` builds the `ToolContext` `tools` uses.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -33,16 +32,7 @@ from lynkr.agent.tools import (
 OUTSIDE_TEXT = "OUTSIDE-THE-WORKSPACE"
 CANARY_KEY = "sk-ant-canary-0123456789abcdefghijklmnop"
 AUTHOR = "Lynkr Test <test@example.com>"
-ToolCaller = Callable[..., ToolResult]
-
-
-def run(coroutine: Any, timeout: float = 60.0) -> Any:
-    """Run a coroutine to completion, never longer than `timeout`."""
-
-    async def bounded() -> Any:
-        return await asyncio.wait_for(coroutine, timeout)
-
-    return asyncio.run(bounded())
+ToolCaller = Callable[..., Awaitable[ToolResult]]
 
 
 def tool_options(**overrides: Any) -> dict[str, Any]:
@@ -106,11 +96,10 @@ def context(workspace: Path, data_dir: Path) -> Callable[..., ToolContext]:
 
 @pytest.fixture
 def tools(registry: ToolRegistry, context: Callable[..., ToolContext]) -> ToolCaller:
-    def call(
+    async def call(
         name: str, arguments: dict[str, Any], policy: object | None = None, **fields: Any
     ) -> ToolResult:
-        result: ToolResult = run(registry.execute(name, arguments, context(policy, **fields)))
-        return result
+        return await registry.execute(name, arguments, context(policy, **fields))
 
     return call
 
