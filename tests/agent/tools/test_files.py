@@ -235,26 +235,37 @@ async def test_glob_matches_names_at_any_depth_and_paths(
     assert "more than 1" in limited
 
 
+# The Python search, whether or not this machine has an `rg` on PATH.
+NO_RIPGREP = {"PATH": ""}
+
+
 async def test_grep_python_fallback(tools: ToolCaller, workspace: Path) -> None:
     _tree(workspace)
-    text = _text(await tools("lynkr_file_grep", {"pattern": "TODO"}))
+    text = _text(await tools("lynkr_file_grep", {"pattern": "TODO"}, env=NO_RIPGREP))
     assert text.splitlines() == ["docs/readme.md:1:TODO docs", "src/a.py:2:TODO = 1"]
     insensitive = _text(
-        await tools("lynkr_file_grep", {"pattern": "todo", "case_insensitive": True})
+        await tools(
+            "lynkr_file_grep", {"pattern": "todo", "case_insensitive": True}, env=NO_RIPGREP
+        )
     )
     assert "src/pkg/b.py:1:todo: lower" in insensitive
-    only_py = _text(await tools("lynkr_file_grep", {"pattern": "TODO", "glob": "*.py"}))
+    only_py = _text(
+        await tools("lynkr_file_grep", {"pattern": "TODO", "glob": "*.py"}, env=NO_RIPGREP)
+    )
     assert only_py == "src/a.py:2:TODO = 1"
-    one_file = _text(await tools("lynkr_file_grep", {"pattern": "os", "path": "src/a.py"}))
+    one_file = _text(
+        await tools("lynkr_file_grep", {"pattern": "os", "path": "src/a.py"}, env=NO_RIPGREP)
+    )
     assert one_file == "src/a.py:1:import os"
 
 
 async def test_grep_errors_and_no_matches(tools: ToolCaller, workspace: Path) -> None:
     _tree(workspace)
-    bad = await tools("lynkr_file_grep", {"pattern": "("})
+    bad = await tools("lynkr_file_grep", {"pattern": "("}, env=NO_RIPGREP)
     assert bad.is_error and "invalid regular expression" in _text(bad)
-    assert "no matches" in _text(await tools("lynkr_file_grep", {"pattern": "zzz-nothing"}))
-    limited = _text(await tools("lynkr_file_grep", {"pattern": ".", "limit": 1}))
+    nothing = await tools("lynkr_file_grep", {"pattern": "zzz-nothing"}, env=NO_RIPGREP)
+    assert "no matches" in _text(nothing)
+    limited = _text(await tools("lynkr_file_grep", {"pattern": ".", "limit": 1}, env=NO_RIPGREP))
     assert "more than 1 matches" in limited
 
 
