@@ -37,6 +37,8 @@ together when the session ends, each by its own pid (SIGTERM, then SIGKILL after
 a lynkr that needs the SIGKILL fails the session: its shutdown hangs).
 
 Every test is also watched for threads it leaves running (``no_thread_left_running``).
+When the run measures coverage (``--cov``, as scripts/test does for the whole suite), each
+`lynkr serve` runs under ``coverage run`` and its data joins the run's (``python_measured``).
 """
 
 from __future__ import annotations
@@ -143,6 +145,19 @@ def lynkr_serve_available() -> bool:
     return cli.is_file() and "serve" in cli.read_text(errors="replace")
 
 
+def python_measured() -> list[str]:
+    """``python -m``, under `coverage run` when this test run measures coverage.
+
+    So the lynkr code only a served lynkr runs (``serve``, the lifespan, the ASGI server's
+    wiring) counts too. Its data file joins the others (``parallel``, pyproject.toml) and is
+    saved on SIGTERM (``sigterm``), how `LynkrServer.stop` ends it.
+    """
+    coverage = sys.modules.get("coverage")
+    if coverage is None or coverage.Coverage.current() is None:
+        return [sys.executable, "-m"]
+    return [sys.executable, "-m", "coverage", "run", f"--rcfile={REPO / 'pyproject.toml'}", "-m"]
+
+
 class LynkrServer:
     """`python -m lynkr serve` as a subprocess on a free loopback port."""
 
@@ -196,7 +211,7 @@ class LynkrServer:
             PYTHONUNBUFFERED="1", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost"
         )
         command = [
-            sys.executable, "-m", "lynkr", "serve",
+            *python_measured(), "lynkr", "serve",
             "--config", str(self.config_path),
             "--host", "127.0.0.1",
             "--port", str(self.port),
