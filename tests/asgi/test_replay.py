@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
+
+import pytest
 
 from lynkr.middleware.routing import RoutingMiddleware
 from lynkr.middleware.validation import ValidationMiddleware
 
 
-def test_stacked_layers_replay_the_body_once() -> None:
+@pytest.mark.anyio
+async def test_stacked_layers_replay_the_body_once() -> None:
     seen: list[dict[str, Any]] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -32,7 +34,7 @@ def test_stacked_layers_replay_the_body_once() -> None:
         pass
 
     scope = {"type": "http", "method": "POST", "path": "/v1/messages", "headers": []}
-    asyncio.run(stack(scope, receive, send))
+    await stack(scope, receive, send)
     assert seen == [
         {"type": "http.request", "body": body, "more_body": False},
         {"type": "http.disconnect"},

@@ -52,10 +52,10 @@ def test_yaml_entry_accepts_exactly_the_section(name: str) -> None:
     assert name in schema()["$defs"]["middleware_entry"]["properties"]["use"]["enum"]
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("name", sorted(MIDDLEWARE))
-def test_first_call_lines_pass_through_lifespan(name: str) -> None:
+async def test_first_call_lines_pass_through_lifespan(name: str) -> None:
     """Rule 2 of STYLE.md: scopes a middleware does not handle go straight through."""
-    import asyncio
 
     seen: list[str] = []
 
@@ -72,7 +72,7 @@ def test_first_call_lines_pass_through_lifespan(name: str) -> None:
     async def send(message: Any) -> None:
         raise AssertionError("a middleware answered a lifespan scope itself")
 
-    asyncio.run(middleware({"type": "lifespan"}, receive, send))
+    await middleware({"type": "lifespan"}, receive, send)
     assert seen == ["lifespan"]
 
 

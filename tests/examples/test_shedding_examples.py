@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -22,14 +21,15 @@ def shedding_of(app: Any) -> SheddingMiddleware:
     return layer
 
 
-def occupy(shedding: SheddingMiddleware) -> list[Slot]:
-    """Take every slot, as long-running requests would."""
+def occupy(client: TestClient, shedding: SheddingMiddleware) -> list[Slot]:
+    """Take every slot, as long-running requests would (on the app's own loop)."""
 
     async def take() -> list[Slot]:
         slots = [await shedding.limiter.acquire() for _ in range(shedding.counters.max_concurrent)]
         return [slot for slot in slots if slot is not None]
 
-    return asyncio.run(take())
+    assert client.portal is not None  # inside `with TestClient(app)`
+    return client.portal.call(take)
 
 
 @pytest.mark.parametrize("name", ["shedding_starlette", "shedding_fastapi"])
@@ -42,7 +42,7 @@ def test_example_serves_and_sheds(name: str) -> None:
         shedding = shedding_of(app)
         assert shedding.counters.snapshot()["released"] == 1
 
-        slots = occupy(shedding)
+        slots = occupy(client, shedding)
         shed = client.post("/v1/messages", json={"model": "m"})
         assert shed.status_code == 529
         assert shed.json()["error"]["type"] == "overloaded_error"
@@ -58,7 +58,7 @@ def test_fastapi_example_sheds_openai_routes_with_503() -> None:
     app = load_example("shedding_fastapi").app
     with TestClient(app) as client:
         assert client.post("/v1/chat/completions", json={}).status_code == 200
-        slots = occupy(shedding_of(app))
+        slots = occupy(client, shedding_of(app))
         response = client.post("/v1/chat/completions", json={})
         assert response.status_code == 503
         assert response.json()["error"]["type"] == "server_error"

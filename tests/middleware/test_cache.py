@@ -26,7 +26,7 @@ from fakes.anthropic_upstream import (
 
 from lynkr.asgi import Message, Receive, Scope, Send, get_context
 from lynkr.cache import StreamRecorder
-from lynkr.middleware.cache import CacheMiddleware
+from lynkr.middleware.cache import CacheMiddleware, Flights
 from lynkr.stores.cache import Entry, MemoryStore
 
 MODEL = "lynkr-test-model"
@@ -42,6 +42,19 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(bounded())
 
 
+class WatchedFlights(Flights):
+    """`Flights` that say when a request starts waiting behind an identical one (`parked`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parked = asyncio.Event()
+
+    async def wait(self, key: str, seconds: float) -> bool:
+        if key in self._events:
+            self.parked.set()
+        return await super().wait(key, seconds)
+
+
 class Upstream:
     """An ASGI app speaking the Messages API from scripted fakes scenarios; counts requests.
 
@@ -55,10 +68,17 @@ class Upstream:
         self.bodies: list[bytes] = []
         self.gate: asyncio.Event | None = None
         self.body_messages = 0
+        self._called = asyncio.Event()
 
     @property
     def calls(self) -> int:
         return len(self.bodies)
+
+    async def called(self, times: int) -> None:
+        """Return once the app has been called `times` times (each call then waits at `gate`)."""
+        while len(self.bodies) < times:
+            self._called.clear()
+            await self._called.wait()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw = b""
@@ -68,6 +88,7 @@ class Upstream:
             if not message.get("more_body"):
                 break
         self.bodies.append(raw)
+        self._called.set()
         scenario = self.queue.pop(0) if self.queue else self.default
         if self.gate is not None:
             await self.gate.wait()
@@ -514,9 +535,12 @@ def test_concurrent_identical_requests(single_flight: bool, upstream_calls: int)
 
     async def scenario() -> None:
         upstream.gate = asyncio.Event()
+        cache.flights = flights = WatchedFlights()
         first = asyncio.create_task(call(cache, STREAM))
         second = asyncio.create_task(call(cache, BODY))
-        await asyncio.sleep(0.05)
+        await upstream.called(upstream_calls)  # both upstream, or the first alone…
+        if single_flight:
+            await flights.parked.wait()  # …and the second waiting behind it
         upstream.gate.set()
         one, two = await asyncio.gather(first, second)
         assert upstream.calls == upstream_calls
@@ -534,9 +558,11 @@ def test_a_waiter_goes_upstream_when_the_first_fails() -> None:
 
     async def scenario() -> None:
         upstream.gate = asyncio.Event()
+        cache.flights = flights = WatchedFlights()
         first = asyncio.create_task(call(cache))
         second = asyncio.create_task(call(cache))
-        await asyncio.sleep(0.05)
+        await upstream.called(1)
+        await flights.parked.wait()  # the second waits for the first's answer
         upstream.gate.set()
         one, two = await asyncio.gather(first, second)
         assert (one.status, two.status) == (500, 200)
@@ -553,11 +579,14 @@ def test_the_wait_is_bounded() -> None:
 
     async def scenario() -> None:
         upstream.gate = asyncio.Event()
+        cache.flights = flights = WatchedFlights()
         first = asyncio.create_task(call(cache))
-        await asyncio.sleep(0.01)
+        await upstream.called(1)  # the first is in flight, held at the gate
         second = asyncio.create_task(call(cache))
-        await asyncio.sleep(0.2)
-        assert upstream.calls == 2  # the second stopped waiting and went upstream
+        async with asyncio.timeout(1):  # the wait is 0.05 s; unbounded it would be 60 s
+            await upstream.called(2)
+        assert flights.parked.is_set()  # the second did wait behind the first…
+        assert upstream.calls == 2  # …then stopped waiting and went upstream
         upstream.gate.set()
         await asyncio.gather(first, second)
 

@@ -7,7 +7,6 @@ grammar), or with a scripted Anthropic error.
 
 from __future__ import annotations
 
-import asyncio
 import runpy
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,6 +19,10 @@ import pytest
 
 from lynkr.asgi import Message, Receive, Scope, Send, get_context, send_json
 from lynkr.middleware.openai_compat import OpenAICompatMiddleware
+
+pytestmark = pytest.mark.anyio
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mount_openai_compat.py"
 
 TEXT = {
     "id": "msg_1",
@@ -147,20 +150,16 @@ def sse_frames(message: dict[str, Any], *, fail: bool = False) -> list[bytes]:
     return [f"event: {e['type']}\ndata: ".encode() + orjson.dumps(e) + b"\n\n" for e in events]
 
 
-def run(app: Any, call: Callable[[openai.AsyncOpenAI], Awaitable[Any]]) -> Any:
+async def run(app: Any, call: Callable[[openai.AsyncOpenAI], Awaitable[Any]]) -> Any:
     """Run `call` with an OpenAI client whose requests go to `app` in process."""
-
-    async def main() -> Any:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            httpx.AsyncClient(transport=transport) as http,
-            openai.AsyncOpenAI(
-                base_url="http://test/v1", api_key="k", http_client=http, max_retries=0
-            ) as client,
-        ):
-            return await call(client)
-
-    return asyncio.run(main())
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport) as http,
+        openai.AsyncOpenAI(
+            base_url="http://test/v1", api_key="k", http_client=http, max_retries=0
+        ) as client,
+    ):
+        return await call(client)
 
 
 def chat(**extra: Any) -> Callable[[openai.AsyncOpenAI], Awaitable[Any]]:
@@ -181,9 +180,9 @@ def chat(**extra: Any) -> Callable[[openai.AsyncOpenAI], Awaitable[Any]]:
     return call
 
 
-def test_non_streaming_text() -> None:
+async def test_non_streaming_text() -> None:
     inner = AnthropicApp()
-    completion = run(OpenAICompatMiddleware(inner), chat())
+    completion = await run(OpenAICompatMiddleware(inner), chat())
     assert completion.object == "chat.completion"
     assert completion.id == "chatcmpl-1"
     assert completion.model == "claude-x"
@@ -194,9 +193,9 @@ def test_non_streaming_text() -> None:
     assert usage.prompt_tokens_details.cached_tokens == 5
 
 
-def test_inner_app_gets_an_anthropic_request_in_context_and_on_receive() -> None:
+async def test_inner_app_gets_an_anthropic_request_in_context_and_on_receive() -> None:
     inner = AnthropicApp()
-    run(OpenAICompatMiddleware(inner, default_max_tokens=321), chat())
+    await run(OpenAICompatMiddleware(inner, default_max_tokens=321), chat())
     scope, body = inner.seen[0]
     assert scope["path"] == "/v1/messages"
     assert scope["raw_path"] == b"/v1/messages"
@@ -216,9 +215,9 @@ def test_inner_app_gets_an_anthropic_request_in_context_and_on_receive() -> None
     assert headers[b"authorization"] == b"Bearer k"  # credentials pass through as sent
 
 
-def test_streaming_text_with_usage() -> None:
+async def test_streaming_text_with_usage() -> None:
     inner = AnthropicApp()
-    chunks = run(
+    chunks = await run(
         OpenAICompatMiddleware(inner), chat(stream=True, stream_options={"include_usage": True})
     )
     assert inner.seen[0][1]["stream"] is True
@@ -232,8 +231,8 @@ def test_streaming_text_with_usage() -> None:
     assert {c.id for c in chunks} == {"chatcmpl-1"}
 
 
-def test_streaming_without_usage_has_no_usage_chunk() -> None:
-    chunks = run(OpenAICompatMiddleware(AnthropicApp()), chat(stream=True))
+async def test_streaming_without_usage_has_no_usage_chunk() -> None:
+    chunks = await run(OpenAICompatMiddleware(AnthropicApp()), chat(stream=True))
     assert all(c.choices and c.usage is None for c in chunks)
 
 
@@ -270,9 +269,9 @@ HISTORY = [
 ]
 
 
-def test_tool_calls_both_ways() -> None:
+async def test_tool_calls_both_ways() -> None:
     inner = AnthropicApp(TOOL)
-    completion = run(
+    completion = await run(
         OpenAICompatMiddleware(inner),
         chat(messages=HISTORY, tools=TOOLS, parallel_tool_calls=False),
     )
@@ -306,8 +305,8 @@ def test_tool_calls_both_ways() -> None:
     assert orjson.loads(call.function.arguments) == {"file_path": "/a"}
 
 
-def test_streamed_tool_call_fragments_join() -> None:
-    chunks = run(OpenAICompatMiddleware(AnthropicApp(TOOL)), chat(stream=True, tools=TOOLS))
+async def test_streamed_tool_call_fragments_join() -> None:
+    chunks = await run(OpenAICompatMiddleware(AnthropicApp(TOOL)), chat(stream=True, tools=TOOLS))
     calls = [call for c in chunks if c.choices for call in c.choices[0].delta.tool_calls or []]
     assert (calls[0].index, calls[0].id, calls[0].function.name) == (0, "toolu_9", "Read")
     assert "".join(call.function.arguments for call in calls) == '{"file_path":"/a"}'
@@ -323,13 +322,13 @@ def test_streamed_tool_call_fragments_join() -> None:
         (529, "overloaded_error", openai.APIStatusError, "server_error"),
     ],
 )
-def test_inner_errors_become_openai_errors(
+async def test_inner_errors_become_openai_errors(
     status: int, kind: str, error_class: type[openai.APIStatusError], openai_type: str
 ) -> None:
     app = OpenAICompatMiddleware(AnthropicApp(error=(status, kind, "nope")))
     for stream in (False, True):
         with pytest.raises(error_class) as caught:
-            run(app, chat(stream=stream))
+            await run(app, chat(stream=stream))
         assert caught.value.status_code == status
         assert caught.value.body == {
             "message": "nope",
@@ -341,10 +340,10 @@ def test_inner_errors_become_openai_errors(
         assert caught.value.response.headers["retry-after"] == "7"
 
 
-def test_mid_stream_error_raises_in_the_client() -> None:
+async def test_mid_stream_error_raises_in_the_client() -> None:
     app = OpenAICompatMiddleware(AnthropicApp(fail_mid_stream=True))
     with pytest.raises(openai.APIError, match="Overloaded") as caught:
-        run(app, chat(stream=True))
+        await run(app, chat(stream=True))
     assert caught.value.body == {
         "message": "Overloaded",
         "type": "server_error",
@@ -353,21 +352,21 @@ def test_mid_stream_error_raises_in_the_client() -> None:
     }
 
 
-def test_untranslatable_request_is_an_openai_400() -> None:
+async def test_untranslatable_request_is_an_openai_400() -> None:
     inner = AnthropicApp()
     with pytest.raises(openai.BadRequestError, match="only 1 choice") as caught:
-        run(OpenAICompatMiddleware(inner), chat(n=2))
+        await run(OpenAICompatMiddleware(inner), chat(n=2))
     assert caught.value.body["type"] == "invalid_request_error"
     assert inner.seen == []
 
 
-def test_models_list_and_single_model() -> None:
+async def test_models_list_and_single_model() -> None:
     inner = AnthropicApp()
 
     async def call(client: openai.AsyncOpenAI) -> Any:
         return [model async for model in client.models.list()], await client.models.retrieve("x")
 
-    listing, single = run(OpenAICompatMiddleware(inner), call)
+    listing, single = await run(OpenAICompatMiddleware(inner), call)
     assert [(m.id, m.object, m.created, m.owned_by) for m in listing] == [
         ("claude-a", "model", 1735689600, "lynkr")
     ]
@@ -378,7 +377,9 @@ def test_models_list_and_single_model() -> None:
     assert (single.id, single.object, single.owned_by) == ("claude-a", "model", "lynkr")
 
 
-def drive(app: Any, method: str, path: str, body: bytes = b"", headers: Any = ()) -> list[Message]:
+async def drive(
+    app: Any, method: str, path: str, body: bytes = b"", headers: Any = ()
+) -> list[Message]:
     """Call `app` once with a raw ASGI scope; return every message it sent."""
     sent: list[Message] = []
 
@@ -389,22 +390,22 @@ def drive(app: Any, method: str, path: str, body: bytes = b"", headers: Any = ()
         sent.append(message)
 
     scope = {"type": "http", "method": method, "path": path, "headers": list(headers)}
-    asyncio.run(app(scope, receive, send))
+    await app(scope, receive, send)
     return sent
 
 
-def test_anthropic_clients_and_other_paths_pass_untouched() -> None:
+async def test_anthropic_clients_and_other_paths_pass_untouched() -> None:
     inner = AnthropicApp()
     app = OpenAICompatMiddleware(inner)
-    sent = drive(app, "GET", "/v1/models", headers=[(b"anthropic-version", b"2023-06-01")])
+    sent = await drive(app, "GET", "/v1/models", headers=[(b"anthropic-version", b"2023-06-01")])
     assert orjson.loads(sent[1]["body"]) == MODELS
     raw = orjson.dumps({"model": "m", "max_tokens": 1, "messages": []})
-    sent = drive(app, "POST", "/v1/messages", raw)
+    sent = await drive(app, "POST", "/v1/messages", raw)
     assert orjson.loads(sent[1]["body"]) == TEXT
     assert inner.seen[-1][0]["path"] == "/v1/messages"
 
 
-def test_stream_is_translated_chunk_by_chunk() -> None:
+async def test_stream_is_translated_chunk_by_chunk() -> None:
     """Each inner SSE chunk is translated and sent before the next one is produced."""
     log: list[str] = []
 
@@ -427,7 +428,7 @@ def test_stream_is_translated_chunk_by_chunk() -> None:
     body = orjson.dumps(
         {"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]}
     )
-    sent = drive(outer, "POST", "/proxy/v1/chat/completions", body)
+    sent = await drive(outer, "POST", "/proxy/v1/chat/completions", body)
     assert b"content-length" not in dict(sent[0]["headers"])
     assert log[:4] == ["out", "inner", "out", "inner"]  # start; message_start → role chunk
     stream = b"".join(m.get("body", b"") for m in sent[1:])
@@ -435,14 +436,14 @@ def test_stream_is_translated_chunk_by_chunk() -> None:
     assert stream.count(b"data: ") == 5  # role, 2 text pieces, finish, [DONE]
 
 
-def test_prefix_is_kept_for_the_inner_path() -> None:
+async def test_prefix_is_kept_for_the_inner_path() -> None:
     inner = AnthropicApp()
     body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}]})
-    drive(OpenAICompatMiddleware(inner), "POST", "/proxy/azure/v1/chat/completions", body)
+    await drive(OpenAICompatMiddleware(inner), "POST", "/proxy/azure/v1/chat/completions", body)
     assert inner.seen[0][0]["path"] == "/proxy/azure/v1/messages"
 
 
-def test_lifespan_passes_through() -> None:
+async def test_lifespan_passes_through() -> None:
     seen: list[str] = []
 
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
@@ -454,7 +455,7 @@ def test_lifespan_passes_through() -> None:
     async def send(message: Message) -> None:
         raise AssertionError(message)
 
-    asyncio.run(OpenAICompatMiddleware(inner)({"type": "lifespan"}, receive, send))
+    await OpenAICompatMiddleware(inner)({"type": "lifespan"}, receive, send)
     assert seen == ["lifespan"]
 
 
@@ -472,9 +473,8 @@ def test_constructor_refuses_bad_options(options: dict[str, Any], message: str) 
         OpenAICompatMiddleware(AnthropicApp(), **options)
 
 
-def test_the_shipped_example_answers_the_openai_sdk() -> None:
-    path = Path(__file__).resolve().parents[2] / "examples" / "mount_openai_compat.py"
-    app = runpy.run_path(str(path))["app"]
+async def test_the_shipped_example_answers_the_openai_sdk() -> None:
+    app = runpy.run_path(str(EXAMPLE))["app"]
 
     async def call(client: openai.AsyncOpenAI) -> Any:
         reply = await client.chat.completions.create(
@@ -482,22 +482,24 @@ def test_the_shipped_example_answers_the_openai_sdk() -> None:
         )
         return reply, [model.id async for model in client.models.list()]
 
-    reply, ids = run(app, call)
+    reply, ids = await run(app, call)
     assert reply.choices[0].message.content == "You said: hello"
     assert ids == ["claude-echo"]
 
 
-def test_oversized_body_is_an_openai_413() -> None:
+async def test_oversized_body_is_an_openai_413() -> None:
     inner = AnthropicApp()
     with pytest.raises(openai.APIStatusError) as caught:
-        run(OpenAICompatMiddleware(inner, max_body_bytes=20), chat())
+        await run(OpenAICompatMiddleware(inner, max_body_bytes=20), chat())
     assert caught.value.status_code == 413
     assert "larger than the limit of 20 bytes" in caught.value.body["message"]
     assert inner.seen == []
 
 
-def test_models_translation_can_be_turned_off() -> None:
-    sent = drive(OpenAICompatMiddleware(AnthropicApp(), models_path=None), "GET", "/v1/models")
+async def test_models_translation_can_be_turned_off() -> None:
+    sent = await drive(
+        OpenAICompatMiddleware(AnthropicApp(), models_path=None), "GET", "/v1/models"
+    )
     assert orjson.loads(sent[1]["body"]) == MODELS
 
 
@@ -517,7 +519,7 @@ def test_a_malformed_request_is_an_openai_400_not_a_500() -> None:
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
-def test_a_request_nested_too_deeply_is_a_400_not_a_500() -> None:
+async def test_a_request_nested_too_deeply_is_a_400_not_a_500() -> None:
     """A tool's parameters nested 300 levels: parsed fine, but no layer could write it again."""
     deep = '{"type":"object","properties":{"x":' * 150 + "{}" + "}}" * 150
     raw = (
@@ -525,7 +527,7 @@ def test_a_request_nested_too_deeply_is_a_400_not_a_500() -> None:
         b'"function":{"name":"f","parameters":' + deep.encode() + b"}}]}"
     )
     inner = AnthropicApp()
-    sent = drive(OpenAICompatMiddleware(inner), "POST", "/v1/chat/completions", raw)
+    sent = await drive(OpenAICompatMiddleware(inner), "POST", "/v1/chat/completions", raw)
     assert sent[0]["status"] == 400
     assert b"nested too deeply" in sent[1]["body"]
     assert inner.seen == []

@@ -6,7 +6,6 @@ a sanitized recording), restored to its full size.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Callable
 from pathlib import Path
@@ -516,7 +515,7 @@ def test_body_over_the_limit_is_413_before_the_app(echo: Any) -> None:
     assert "50 bytes" in response.json()["error"]["message"]
 
 
-def _call(
+async def _call(
     app: Any, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
 ) -> tuple[list[Message], int]:
     """Drive `app` with a POST whose body arrives in `chunks`; the messages sent and chunks read."""
@@ -532,20 +531,22 @@ def _call(
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/v1/messages", "headers": headers}
-    asyncio.run(app(scope, receive, send))
+    await app(scope, receive, send)
     return sent, read
 
 
-def test_declared_oversize_is_refused_without_reading_the_body(echo: Any) -> None:
+@pytest.mark.anyio
+async def test_declared_oversize_is_refused_without_reading_the_body(echo: Any) -> None:
     middleware = ValidationMiddleware(echo, max_body_bytes=100)
-    sent, read = _call(middleware, [(b"content-length", b"5000")], [b"x" * 1000] * 5)
+    sent, read = await _call(middleware, [(b"content-length", b"5000")], [b"x" * 1000] * 5)
     assert sent[0]["status"] == 413
     assert read == 0
 
 
-def test_streamed_oversize_stops_reading_at_the_limit(echo: Any) -> None:
+@pytest.mark.anyio
+async def test_streamed_oversize_stops_reading_at_the_limit(echo: Any) -> None:
     middleware = ValidationMiddleware(echo, max_body_bytes=100)
-    sent, read = _call(middleware, [], [b"x" * 60] * 10)
+    sent, read = await _call(middleware, [], [b"x" * 60] * 10)
     assert sent[0]["status"] == 413
     assert read == 2
 

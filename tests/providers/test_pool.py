@@ -22,6 +22,8 @@ from lynkr.providers.pool import ProviderPool
 from lynkr.resilience import BreakerRegistry, BreakerSettings, Deadline, FakeClock
 from lynkr.resilience.plan import FailoverPlan, RetryPolicy
 
+pytestmark = pytest.mark.anyio
+
 Step = LynkrError | bytes | Callable[[], AsyncIterator[bytes]]
 
 
@@ -70,30 +72,27 @@ def request() -> MessagesRequest:
     return MessagesRequest(body={"model": "claude-x", "messages": []}, raw=None)
 
 
-def call(pool: ProviderPool, failover: FailoverPlan | None) -> tuple[str, bytes]:
-    async def run() -> tuple[str, bytes]:
-        async with pool.messages(request(), failover) as (provider, response):
-            return provider.name, b"".join([c async for c in response.chunks])
-
-    return asyncio.run(run())
+async def call(pool: ProviderPool, failover: FailoverPlan | None) -> tuple[str, bytes]:
+    async with pool.messages(request(), failover) as (provider, response):
+        return provider.name, b"".join([c async for c in response.chunks])
 
 
 def overloaded() -> UpstreamOverloaded:
     return UpstreamOverloaded("provider 'a' answered HTTP 529: Overloaded", provider="a")
 
 
-def test_without_a_plan_only_the_first_provider_is_called() -> None:
+async def test_without_a_plan_only_the_first_provider_is_called() -> None:
     a, b = Scripted("a", overloaded()), Scripted("b", b"ok")
     with pytest.raises(UpstreamOverloaded):
-        call(ProviderPool("p", [a], [b]), None)
+        await call(ProviderPool("p", [a], [b]), None)
     assert b.bodies == []
 
 
-def test_retry_then_fallback_each_with_the_original_body() -> None:
+async def test_retry_then_fallback_each_with_the_original_body() -> None:
     clock = FakeClock()
     a, b = Scripted("a", overloaded(), overloaded()), Scripted("b", b"answer")
     failover = plan(clock)
-    assert call(ProviderPool("p", [a], [b]), failover) == ("b", b"answer")
+    assert await call(ProviderPool("p", [a], [b]), failover) == ("b", b"answer")
     # Every attempt saw the client's body, not the one the previous adapter rewrote.
     assert [body["model"] for body in a.bodies + b.bodies] == ["claude-x"] * 3
     assert failover.breakers.get("a").state == "open"  # two failures in a row
@@ -101,21 +100,21 @@ def test_retry_then_fallback_each_with_the_original_body() -> None:
     assert failover.used
 
 
-def test_a_refused_connection_is_not_retried() -> None:
+async def test_a_refused_connection_is_not_retried() -> None:
     refused = UpstreamConnectError("could not connect to provider 'a'", provider="a")
     a, b = Scripted("a", refused, b"never"), Scripted("b", b"fallback")
-    assert call(ProviderPool("p", [a, b]), plan(FakeClock())) == ("b", b"fallback")
+    assert await call(ProviderPool("p", [a, b]), plan(FakeClock())) == ("b", b"fallback")
     assert len(a.bodies) == 1
 
 
-def test_an_error_the_request_caused_is_returned_at_once() -> None:
+async def test_an_error_the_request_caused_is_returned_at_once() -> None:
     a, b = Scripted("a", ClientError("max_tokens: too large")), Scripted("b", b"never")
     with pytest.raises(ClientError, match="max_tokens"):
-        call(ProviderPool("p", [a], [b]), plan(FakeClock()))
+        await call(ProviderPool("p", [a], [b]), plan(FakeClock()))
     assert b.bodies == []
 
 
-def test_open_breakers_are_skipped_without_io_and_answer_529() -> None:
+async def test_open_breakers_are_skipped_without_io_and_answer_529() -> None:
     clock = FakeClock()
     failover = plan(clock)
     for name in ("a", "b"):
@@ -126,7 +125,7 @@ def test_open_breakers_are_skipped_without_io_and_answer_529() -> None:
     a, b = Scripted("a", b"x"), Scripted("b", b"y")
     clock.advance(10)
     with pytest.raises(UpstreamOverloaded) as caught:
-        call(ProviderPool("complex", [a], [b]), failover)
+        await call(ProviderPool("complex", [a], [b]), failover)
     error = caught.value
     assert error.status_code == 529
     assert error.headers == {"retry-after": "20"}
@@ -135,26 +134,26 @@ def test_open_breakers_are_skipped_without_io_and_answer_529() -> None:
     assert a.bodies == b.bodies == []
 
 
-def test_one_provider_failing_keeps_its_own_error() -> None:
+async def test_one_provider_failing_keeps_its_own_error() -> None:
     credential = UpstreamError("provider 'a' refused lynkr's credential (HTTP 401)", provider="a")
     a = Scripted("a", credential, credential)
     with pytest.raises(UpstreamError) as caught:
-        call(ProviderPool("p", [a]), plan(FakeClock()))
+        await call(ProviderPool("p", [a]), plan(FakeClock()))
     assert caught.value.status_code == 502
     assert "refused lynkr's credential" in caught.value.message
     assert "pool 'p': a: 502 api_error; a: 502 api_error" in caught.value.message
 
 
-def test_an_expired_deadline_stops_failing_over() -> None:
+async def test_an_expired_deadline_stops_failing_over() -> None:
     clock = FakeClock()
     failover = plan(clock, deadline=5)
     clock.advance(6)
     a = Scripted("a", b"x")
     with pytest.raises(UpstreamOverloaded, match="deadline passed"):
-        call(ProviderPool("p", [a]), failover)
+        await call(ProviderPool("p", [a]), failover)
 
 
-def test_a_stream_cut_after_commit_counts_as_a_failure_and_is_not_retried() -> None:
+async def test_a_stream_cut_after_commit_counts_as_a_failure_and_is_not_retried() -> None:
     async def cut() -> AsyncIterator[bytes]:
         yield b"event: message_start\n\n"
         raise UpstreamError("provider 'a' closed the connection", provider="a")
@@ -163,12 +162,12 @@ def test_a_stream_cut_after_commit_counts_as_a_failure_and_is_not_retried() -> N
     failover = plan(clock)
     a, b = Scripted("a", cut), Scripted("b", b"never")
     with pytest.raises(UpstreamError, match="closed the connection"):
-        call(ProviderPool("p", [a], [b]), failover)
+        await call(ProviderPool("p", [a], [b]), failover)
     assert b.bodies == []
     assert failover.breakers.get("a").snapshot()["consecutive_failures"] == 1
 
 
-def test_an_answer_never_read_still_settles_the_breaker() -> None:
+async def test_an_answer_never_read_still_settles_the_breaker() -> None:
     clock = FakeClock()
     failover = plan(clock)
     breaker = failover.breakers.get("a")
@@ -178,43 +177,38 @@ def test_an_answer_never_read_still_settles_the_breaker() -> None:
     clock.advance(31)  # half-open: one trial call allowed
     a = Scripted("a", b"unread")
 
-    async def run() -> None:
-        async with ProviderPool("p", [a]).messages(request(), failover):
-            pass  # the client went away before anything was relayed
+    async with ProviderPool("p", [a]).messages(request(), failover):
+        pass  # the client went away before anything was relayed
 
-    asyncio.run(run())
     assert breaker.allow()  # the trial slot was given back
 
 
-def test_round_robin_starts_one_further_each_call() -> None:
+async def test_round_robin_starts_one_further_each_call() -> None:
     a, b, c = (Scripted(n, *[b"ok"] * 3) for n in "abc")
     pool = ProviderPool("p", [a, b, c], strategy="round_robin")
-    assert [call(pool, None)[0] for _ in range(4)] == ["a", "b", "c", "a"]
+    assert [(await call(pool, None))[0] for _ in range(4)] == ["a", "b", "c", "a"]
 
 
-def test_round_robin_fails_over_to_the_next_in_turn() -> None:
+async def test_round_robin_fails_over_to_the_next_in_turn() -> None:
     a, b = Scripted("a", b"ok", overloaded(), overloaded()), Scripted("b", b"ok", b"ok")
     pool = ProviderPool("p", [a, b], strategy="round_robin")
     failover = plan(FakeClock(), retries=0)
-    assert call(pool, failover)[0] == "a"
-    assert call(pool, failover)[0] == "b"
-    assert call(pool, failover)[0] == "b"  # a's turn: it fails, b answers
+    assert (await call(pool, failover))[0] == "a"
+    assert (await call(pool, failover))[0] == "b"
+    assert (await call(pool, failover))[0] == "b"  # a's turn: it fails, b answers
 
 
-def test_least_busy_prefers_the_provider_with_fewer_answers_in_flight() -> None:
+async def test_least_busy_prefers_the_provider_with_fewer_answers_in_flight() -> None:
     a, b = Scripted("a", b"x", b"y"), Scripted("b", b"z")
     pool = ProviderPool("p", [a, b], strategy="least_busy")
 
-    async def run() -> list[str]:
-        async with (
-            pool.messages(request(), None) as (first, _),
-            pool.messages(request(), None) as (second, _),
-        ):
-            chosen = [first.name, second.name]
-        assert pool.in_flight == {"a": 0, "b": 0}  # both calls ended
-        return chosen
-
-    assert asyncio.run(run()) == ["a", "b"]
+    async with (
+        pool.messages(request(), None) as (first, _),
+        pool.messages(request(), None) as (second, _),
+    ):
+        chosen = [first.name, second.name]
+    assert pool.in_flight == {"a": 0, "b": 0}  # both calls ended
+    assert chosen == ["a", "b"]
 
 
 def test_weighted_order_follows_the_weights() -> None:
@@ -234,7 +228,7 @@ def test_fallback_keeps_its_order_and_is_never_a_member_twice() -> None:
     assert [p.name for p in pool.candidates()] == ["b", "a", "c"]
 
 
-def test_a_cancelled_trial_call_gives_its_half_open_slot_back() -> None:
+async def test_a_cancelled_trial_call_gives_its_half_open_slot_back() -> None:
     clock = FakeClock()
     failover = plan(clock)
     breaker = failover.breakers.get("a")
@@ -242,21 +236,22 @@ def test_a_cancelled_trial_call_gives_its_half_open_slot_back() -> None:
         breaker.allow()
         breaker.record_failure(0.1)
     clock.advance(31)  # half-open: one trial call at a time
+    calling = asyncio.Event()
 
     class Hanging(Scripted):
         @asynccontextmanager
         async def messages(self, request: MessagesRequest) -> AsyncIterator[ProviderResponse]:
+            calling.set()
             await asyncio.sleep(3600)  # waiting for headers when the client leaves
             yield ProviderResponse(True, _once(b""))
 
-    async def run() -> None:
-        task = asyncio.ensure_future(call_async(ProviderPool("p", [Hanging("a")]), failover))
-        await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    task = asyncio.ensure_future(call_async(ProviderPool("p", [Hanging("a")]), failover))
+    await calling.wait()  # the trial call holds the half-open slot
+    assert breaker.state == "half_open" and not breaker.allow()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
-    asyncio.run(run())
     assert breaker.state == "half_open"
     assert breaker.allow()  # the slot was given back: the next trial may run
 

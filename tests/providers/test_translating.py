@@ -29,6 +29,8 @@ from tests.protocol._golden import cases
 from tests.protocol._openai import translate
 from tests.protocol.test_openai_properties import upstream_streams
 
+pytestmark = pytest.mark.anyio
+
 
 class _Response:
     status = 200
@@ -55,19 +57,17 @@ class _Client:
         yield _Response(self.chunks)
 
 
-def relay(provider: TranslatingProvider, chunks: list[bytes], model: str = "claude-x") -> bytes:
+async def relay(
+    provider: TranslatingProvider, chunks: list[bytes], model: str = "claude-x"
+) -> bytes:
     """What the adapter sends the client for an upstream answering `chunks`."""
     client = _Client()
     client.chunks = chunks
     provider.client = client  # type: ignore[assignment]
     body = {"model": model, "max_tokens": 100, "stream": True, "messages": []}
-
-    async def run() -> bytes:
-        async with provider.messages(MessagesRequest(body=body)) as response:
-            assert response.stream
-            return b"".join([chunk async for chunk in response.chunks])
-
-    return asyncio.run(run())
+    async with provider.messages(MessagesRequest(body=body)) as response:
+        assert response.stream
+        return b"".join([chunk async for chunk in response.chunks])
 
 
 class Ids:
@@ -111,7 +111,7 @@ def cuts(stream: bytes, seed: int) -> Iterator[list[bytes]]:
 
 @pytest.mark.parametrize("case", cases("openai/stream.json"))
 @pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
-def test_openai_golden_byte_for_byte(case: dict[str, Any], line_end: bytes, ids: Ids) -> None:
+async def test_openai_golden_byte_for_byte(case: dict[str, Any], line_end: bytes, ids: Ids) -> None:
     options = case["options"]
     flavour = "llamacpp" if options.get("context_full_on_length") else "openai"
     cap = options.get("requested_max_tokens")
@@ -128,23 +128,23 @@ def test_openai_golden_byte_for_byte(case: dict[str, Any], line_end: bytes, ids:
     )
     for n, chunks in enumerate(cuts(stream, seed=len(stream))):
         ids.restart()
-        assert relay(provider, chunks, model=options["model"]) == expected, n
+        assert await relay(provider, chunks, model=options["model"]) == expected, n
 
 
-def test_openai_reader_ends_at_done_and_reports_bad_json() -> None:
+async def test_openai_reader_ends_at_done_and_reports_bad_json() -> None:
     provider = OpenAIProvider(name="p", base_url="http://127.0.0.1:9")
     text = b"data: " + orjson.dumps({"choices": [{"index": 0, "delta": {"content": "hi"}}]})
     # Lone `\r` line ends, a comment, `[DONE]` with spaces, then what must be ignored.
     done = text + b"\r\r: c\r\rdata:  [DONE] \r\rdata: {}\r\r"
     for chunks in ([done], [done[:-1], done[-1:]], [done[:-2], done[-2:]]):
-        assert relay(provider, chunks).endswith(b'data: {"type":"message_stop"}\n\n')
-    payload = relay(provider, [text + b"\n\ndata: {nope\n\n"])
+        assert (await relay(provider, chunks)).endswith(b'data: {"type":"message_stop"}\n\n')
+    payload = await relay(provider, [text + b"\n\ndata: {nope\n\n"])
     assert b"sent a stream event that is not JSON" in payload
     assert b"message_stop" not in payload
 
 
 @pytest.mark.parametrize("case", cases("ollama/stream.json"))
-def test_ollama_golden_byte_for_byte(case: dict[str, Any], ids: Ids) -> None:
+async def test_ollama_golden_byte_for_byte(case: dict[str, Any], ids: Ids) -> None:
     stream = b"".join(orjson.dumps(line) + b"\n" for line in case["input"])
     done = any(line.get("done") is True for line in case["input"])
     ids.restart()
@@ -156,7 +156,7 @@ def test_ollama_golden_byte_for_byte(case: dict[str, Any], ids: Ids) -> None:
     provider = OllamaProvider(name="o", model="m")
     for n, chunks in enumerate(cuts(stream.replace(b"\n", b"\r\n"), seed=len(stream))):
         ids.restart()
-        assert relay(provider, chunks, model=case["options"]["model"]) == expected, n
+        assert await relay(provider, chunks, model=case["options"]["model"]) == expected, n
 
 
 @settings(
@@ -174,4 +174,6 @@ def test_openai_any_stream_any_cut(
     bounds = sorted({point % (len(stream) + 1) for point in points} | {0, len(stream)})
     ids.restart()
     chunks = [stream[a:b] for a, b in itertools.pairwise(bounds)]
-    assert relay(OpenAIProvider(name="p", base_url="http://127.0.0.1:9"), chunks) == expected
+    # Sync, with asyncio.run: hypothesis tests stay out of anyio (see tests/conftest.py).
+    provider = OpenAIProvider(name="p", base_url="http://127.0.0.1:9")
+    assert asyncio.run(relay(provider, chunks)) == expected

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from lynkr.config import load_config
 from lynkr.stack import build_app, middleware_options
@@ -22,7 +23,8 @@ routes:
 """
 
 
-def test_sqlite_cache_goes_into_the_data_dir_and_is_closed(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_sqlite_cache_goes_into_the_data_dir_and_is_closed(tmp_path: Path) -> None:
     path = tmp_path / "conf" / "lynkr.yaml"
     path.parent.mkdir()
     path.write_text(CONFIG)
@@ -38,11 +40,8 @@ def test_sqlite_cache_goes_into_the_data_dir_and_is_closed(tmp_path: Path) -> No
         "provider up",
     ]
 
-    async def lifespan() -> None:
-        await app.startup()
-        await app.shutdown()
-
-    asyncio.run(lifespan())
+    await app.startup()
+    await app.shutdown()
 
 
 def test_relative_paths_are_next_to_the_config(tmp_path: Path) -> None:
@@ -109,7 +108,8 @@ def test_the_sessions_layer_sits_after_the_admitting_layers(tmp_path: Path) -> N
     assert build_app(load_config(path)).routes[0].names == ("validation", "cache", "routing")
 
 
-def test_a_failed_start_closes_what_had_opened(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_a_failed_start_closes_what_had_opened(tmp_path: Path) -> None:
     from lynkr.stack import Lifetime, LynkrApp
 
     events: list[str] = []
@@ -135,12 +135,9 @@ def test_a_failed_start_closes_what_had_opened(tmp_path: Path) -> None:
         lifetimes=[lifetime("a"), lifetime("b"), lifetime("c", fails=True), lifetime("d")],
     )
 
-    async def start() -> None:
-        try:
-            await app.startup()
-        except OSError:
-            events.append("failed")
-
-    asyncio.run(start())
+    try:
+        await app.startup()
+    except OSError:
+        events.append("failed")
     assert events == ["open a", "open b", "close b", "close a", "failed"]
     assert not app.ready

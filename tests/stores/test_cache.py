@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -231,5 +232,21 @@ def test_sqlite_close_is_idempotent_and_reopens(tmp_path: Path) -> None:
         await store.close()
         assert await store.get("k") is not None  # reopened lazily
         await store.close()
+
+    run(scenario)
+
+
+def test_sqlite_close_ends_the_worker_thread(tmp_path: Path) -> None:
+    """When close returns, the store's thread has ended (it used to outlive the store)."""
+
+    def workers() -> list[str]:
+        return [thread.name for thread in threading.enumerate() if "lynkr-cache" in thread.name]
+
+    async def scenario() -> None:
+        store = SQLiteStore(tmp_path / "c.sqlite3")
+        await store.set("k", entry(), 60)
+        assert len(workers()) == 1
+        await store.close()
+        assert workers() == []
 
     run(scenario)

@@ -312,14 +312,31 @@ def test_a_write_delay_lets_later_writes_join_the_same_commit(tmp_path: Path) ->
     path = tmp_path / "delay.db"
     seen: list[list[int]] = []  # what another connection sees as each future resolves
 
+    class Watched(threading.Event):
+        """The worker's wake-up event: says when the worker starts the delay's wait, and
+        lets the delay run out only once the test has queued its second write (on a busy
+        machine a real 0.3 s could pass before the test gets there)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.waiting = threading.Event()
+            self.run_out = threading.Event()
+
+        def wait(self, timeout: float | None = None) -> bool:
+            self.waiting.set()
+            self.run_out.wait(10)
+            return super().wait(0)
+
     async def scenario() -> tuple[bool, list[int]]:
         database = Database(path, setup=_schema, write_delay=0.3)
         await database.open()
         other = connect(path)
+        database._read_queued = wake = Watched()
         first = database.submit_write(_insert, 1)
-        await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(wake.waiting.wait, 5)  # the worker is in the delay
         waiting = not first.done()  # still inside the delay
         second = database.submit_write(_insert, 2)
+        wake.run_out.set()
         for future in (first, second):
             future.add_done_callback(lambda _: seen.append(_values(other)))
         await asyncio.wrap_future(second)

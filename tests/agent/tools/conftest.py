@@ -2,9 +2,9 @@
 
 ``workspace``   a real directory `tmp_path/ws` (resolved); outside it, `tmp_path/outside.txt`
                 holds OUTSIDE_TEXT and `tmp_path/ws-evil/x.txt` is the sibling-prefix trap.
-``tools``       `tools(name, arguments, policy=None, **context_fields)` runs one call through
-                a registry with every family enabled and returns the `ToolResult`
-                (bounded by a 60 s wait).
+``tools``       `await tools(name, arguments, policy=None, **context_fields)` runs one call
+                through a registry with every family enabled and returns the `ToolResult`
+                (in a @pytest.mark.anyio test, bounded like every such test).
 ``context``     `context(policy=None, **fields)` builds the `ToolContext` `tools` uses.
 ``store``       the `SQLiteToolStore` in the data dir that every context shares.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -35,16 +35,7 @@ from lynkr.stores.tools import DATABASE_NAME, SQLiteToolStore
 OUTSIDE_TEXT = "OUTSIDE-THE-WORKSPACE"
 CANARY_KEY = "sk-ant-canary-0123456789abcdefghijklmnop"
 AUTHOR = "Lynkr Test <test@example.com>"
-ToolCaller = Callable[..., ToolResult]
-
-
-def run(coroutine: Any, timeout: float = 60.0) -> Any:
-    """Run a coroutine to completion, never longer than `timeout`."""
-
-    async def bounded() -> Any:
-        return await asyncio.wait_for(coroutine, timeout)
-
-    return asyncio.run(bounded())
+ToolCaller = Callable[..., Awaitable[ToolResult]]
 
 
 def tool_options(**overrides: Any) -> dict[str, Any]:
@@ -89,7 +80,7 @@ def store(data_dir: Path) -> Iterator[SQLiteToolStore]:
     """The tools' state in `data_dir/tools.sqlite3`, closed after the test."""
     tool_store = SQLiteToolStore(data_dir / DATABASE_NAME)
     yield tool_store
-    run(tool_store.close())
+    asyncio.run(tool_store.close())
 
 
 @pytest.fixture
@@ -116,11 +107,10 @@ def context(workspace: Path, store: SQLiteToolStore) -> Callable[..., ToolContex
 
 @pytest.fixture
 def tools(registry: ToolRegistry, context: Callable[..., ToolContext]) -> ToolCaller:
-    def call(
+    async def call(
         name: str, arguments: dict[str, Any], policy: object | None = None, **fields: Any
     ) -> ToolResult:
-        result: ToolResult = run(registry.execute(name, arguments, context(policy, **fields)))
-        return result
+        return await registry.execute(name, arguments, context(policy, **fields))
 
     return call
 

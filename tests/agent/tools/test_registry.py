@@ -22,7 +22,9 @@ from lynkr.agent.tools import (
 )
 from lynkr.agent.tools.base import object_schema
 from lynkr.policy import Policy, canonical_name
-from tests.agent.tools.conftest import CANARY_KEY, ToolCaller, run, tool_options
+from tests.agent.tools.conftest import CANARY_KEY, ToolCaller, tool_options
+
+pytestmark = pytest.mark.anyio
 
 
 class _Custom:
@@ -42,9 +44,11 @@ class _Custom:
         return ToolResult(str(value))
 
 
-def _execute(tool: _Custom, context: Callable[..., ToolContext], **options: Any) -> ToolResult:
+async def _execute(
+    tool: _Custom, context: Callable[..., ToolContext], **options: Any
+) -> ToolResult:
     registry = ToolRegistry([tool], secrets=[CANARY_KEY], **options)
-    result: ToolResult = run(registry.execute("lynkr_tasks_custom", {}, context()))
+    result: ToolResult = await registry.execute("lynkr_tasks_custom", {}, context())
     return result
 
 
@@ -70,35 +74,35 @@ def test_canonical_names_are_the_policys(registry: ToolRegistry) -> None:
             assert canonical_name(spec.name) == spec.canonical, spec.name
 
 
-def test_validation_errors_name_the_field(tools: ToolCaller) -> None:
-    missing = tools("lynkr_file_read", {})
+async def test_validation_errors_name_the_field(tools: ToolCaller) -> None:
+    missing = await tools("lynkr_file_read", {})
     assert missing.is_error
     assert missing.content == (
         "invalid input for lynkr_file_read: $: 'file_path' is a required property"
     )
-    wrong = tools("lynkr_file_read", {"file_path": "a", "offset": "ten"})
+    wrong = await tools("lynkr_file_read", {"file_path": "a", "offset": "ten"})
     assert "$.offset: 'ten' is not of type 'integer'" in str(wrong.content)
-    extra = tools("lynkr_file_read", {"file_path": "a", "path": "b"})
+    extra = await tools("lynkr_file_read", {"file_path": "a", "path": "b"})
     assert "Additional properties are not allowed ('path'" in str(extra.content)
 
 
-def test_unknown_tool(tools: ToolCaller) -> None:
-    result = tools("Bash", {"command": "ls"})
+async def test_unknown_tool(tools: ToolCaller) -> None:
+    result = await tools("Bash", {"command": "ls"})
     assert result.is_error and "unknown tool 'Bash'" in str(result.content)
 
 
-def test_policy_denials_name_the_rule(tools: ToolCaller, workspace: Path) -> None:
+async def test_policy_denials_name_the_rule(tools: ToolCaller, workspace: Path) -> None:
     deny_git = Policy.from_data({"tools": {"deny": ["git.*"]}})
-    result = tools("lynkr_git_status", {}, deny_git)
+    result = await tools("lynkr_git_status", {}, deny_git)
     assert result.is_error and str(result.content).startswith("refused by policy rule tools.deny:")
     read_only = Policy.from_data({"files": {"read_only": True}})
-    write = tools("lynkr_file_write", {"file_path": "a", "content": "x"}, read_only)
+    write = await tools("lynkr_file_write", {"file_path": "a", "content": "x"}, read_only)
     assert "policy rule files.read_only" in str(write.content)
     assert not (workspace / "a").exists()
     budget = Policy.from_data({"tools": {"max_calls_per_turn": 3}})
-    over = tools("lynkr_tasks_list", {}, budget, turn_tool_calls=3)
+    over = await tools("lynkr_tasks_list", {}, budget, turn_tool_calls=3)
     assert "policy rule tools.max_calls_per_turn" in str(over.content)
-    assert not tools("lynkr_tasks_list", {}, budget, turn_tool_calls=2).is_error
+    assert not (await tools("lynkr_tasks_list", {}, budget, turn_tool_calls=2)).is_error
 
 
 def _spy_on_policy(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> list[bool]:
@@ -119,7 +123,7 @@ def _spy_on_policy(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> list[
     return off_the_loop
 
 
-def test_the_policy_is_asked_off_the_event_loop(
+async def test_the_policy_is_asked_off_the_event_loop(
     tools: ToolCaller, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the disk workspace a decision reads symlinks and lists directories: in a thread."""
@@ -129,34 +133,34 @@ def test_the_policy_is_asked_off_the_event_loop(
     before_running = _spy_on_policy(monkeypatch, registry)
     before_showing = _spy_on_policy(monkeypatch, searching)
     (workspace / "a.py").write_text("TODO = 1\n")
-    result = tools("lynkr_file_grep", {"pattern": "TODO"}, Policy())
+    result = await tools("lynkr_file_grep", {"pattern": "TODO"}, Policy())
     assert result.content == "a.py:1:TODO = 1"
     assert before_running == [True]  # the grep call itself
     assert before_showing == [True]  # a.py, judged readable before it is shown
 
 
-def test_revert_is_judged_as_a_write(tools: ToolCaller, workspace: Path) -> None:
-    tools("lynkr_file_write", {"file_path": "a.txt", "content": "x"})
+async def test_revert_is_judged_as_a_write(tools: ToolCaller, workspace: Path) -> None:
+    await tools("lynkr_file_write", {"file_path": "a.txt", "content": "x"})
     read_only = Policy.from_data({"files": {"read_only": True}})
-    result = tools("lynkr_file_revert", {"edit_id": 1}, read_only)
+    result = await tools("lynkr_file_revert", {"edit_id": 1}, read_only)
     assert "policy rule files.read_only" in str(result.content)
     assert (workspace / "a.txt").exists()
 
 
-def test_a_slow_tool_is_stopped(context: Callable[..., ToolContext]) -> None:
-    result = _execute(_Custom(lambda: asyncio.sleep(30)), context, timeout_seconds=0.2)
+async def test_a_slow_tool_is_stopped(context: Callable[..., ToolContext]) -> None:
+    result = await _execute(_Custom(lambda: asyncio.sleep(30)), context, timeout_seconds=0.2)
     assert result.is_error and result.content == "lynkr_tasks_custom did not finish within 0.2 s"
-    own = _execute(_Custom(lambda: asyncio.sleep(30), timeout=0.1), context)
+    own = await _execute(_Custom(lambda: asyncio.sleep(30), timeout=0.1), context)
     assert own.content == "lynkr_tasks_custom did not finish within 0.1 s"
 
 
-def test_exceptions_become_results_without_paths_or_keys(
+async def test_exceptions_become_results_without_paths_or_keys(
     context: Callable[..., ToolContext], workspace: Path
 ) -> None:
     def fail() -> None:
         raise OSError(f"cannot open {workspace}/src/a.py nor /etc/lynkr/secret.yaml: {CANARY_KEY}")
 
-    result = _execute(_Custom(fail), context)
+    result = await _execute(_Custom(fail), context)
     assert result.is_error
     text = str(result.content)
     assert text.startswith("lynkr_tasks_custom failed: OSError: cannot open src/a.py nor <path>")
@@ -164,24 +168,29 @@ def test_exceptions_become_results_without_paths_or_keys(
     assert "sk-ant" not in text
 
 
-def test_output_is_capped_and_redacted(context: Callable[..., ToolContext]) -> None:
-    result = _execute(_Custom(lambda: CANARY_KEY + "x" * 5000), context, max_output_chars=1000)
+async def test_output_is_capped_and_redacted(context: Callable[..., ToolContext]) -> None:
+    result = await _execute(
+        _Custom(lambda: CANARY_KEY + "x" * 5000), context, max_output_chars=1000
+    )
     text = str(result.content)
     assert text.startswith("[REDACTED]xxx") and text.endswith("characters cut]")
     assert len(text) < 1100
 
 
-def test_cancellation_propagates(context: Callable[..., ToolContext]) -> None:
-    registry = ToolRegistry([_Custom(lambda: asyncio.sleep(30))])
+async def test_cancellation_propagates(context: Callable[..., ToolContext]) -> None:
+    running = asyncio.Event()
 
-    async def cancel() -> None:
-        task = asyncio.ensure_future(registry.execute("lynkr_tasks_custom", {}, context()))
-        await asyncio.sleep(0.05)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    async def hang() -> None:
+        running.set()
+        await asyncio.sleep(30)  # cancelled long before
 
-    run(cancel())
+    registry = ToolRegistry([_Custom(hang)])
+
+    task = asyncio.ensure_future(registry.execute("lynkr_tasks_custom", {}, context()))
+    await running.wait()  # the tool is running inside the registry's call
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 def test_build_registry_families_and_modes() -> None:
@@ -229,6 +238,6 @@ def test_scrubbed_environment_keeps_the_harmless() -> None:
     assert env == {"PATH": "/usr/bin", "LANG": "C.UTF-8", "VIRTUAL_ENV": "/venv", "SHORT": "abc"}
 
 
-def test_policy_must_be_a_policy(tools: ToolCaller) -> None:
-    result = tools("lynkr_tasks_list", {}, {"not": "a policy"})
+async def test_policy_must_be_a_policy(tools: ToolCaller) -> None:
+    result = await tools("lynkr_tasks_list", {}, {"not": "a policy"})
     assert result.is_error and "lynkr.policy.Policy" in str(result.content)

@@ -6,7 +6,6 @@ hold) and with the default policy (which refuses first, naming its rule).
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,10 @@ import pytest
 from lynkr.agent.tools import ToolContext, scrubbed_environment
 from lynkr.policy import Policy
 from tests.agent.tools.conftest import CANARY_KEY, OUTSIDE_TEXT, ToolCaller
+
+pytestmark = pytest.mark.anyio
+
+DEFAULT_POLICY = Path("policies/default.yaml").resolve()
 
 
 def _text(result: Any) -> str:
@@ -60,13 +63,13 @@ def _calls(path: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("with_policy", [False, True], ids=["no policy", "default policy"])
-def test_no_path_escapes_the_workspace(
+async def test_no_path_escapes_the_workspace(
     tools: ToolCaller, workspace: Path, traps: dict[str, str], with_policy: bool
 ) -> None:
     policy = Policy() if with_policy else None
     for trap, path in traps.items():
         for name, arguments in _calls(path):
-            result = tools(name, arguments, policy)
+            result = await tools(name, arguments, policy)
             where = f"{name} via {trap} ({path!r})"
             assert result.is_error, f"{where} was not refused: {_text(result)}"
             assert OUTSIDE_TEXT not in _text(result), where
@@ -77,34 +80,36 @@ def test_no_path_escapes_the_workspace(
     assert (workspace.parent / "ws-evil" / "x.txt").read_text() == OUTSIDE_TEXT
 
 
-def test_refusals_quote_the_given_path_not_the_server_path(
+async def test_refusals_quote_the_given_path_not_the_server_path(
     tools: ToolCaller, workspace: Path
 ) -> None:
-    result = tools("lynkr_file_read", {"file_path": "../outside.txt"})
+    result = await tools("lynkr_file_read", {"file_path": "../outside.txt"})
     assert "'../outside.txt' is outside the workspace" in _text(result)
     assert str(workspace.parent) not in _text(result)
 
 
-def test_symlinks_inside_the_workspace_are_followed(tools: ToolCaller, workspace: Path) -> None:
+async def test_symlinks_inside_the_workspace_are_followed(
+    tools: ToolCaller, workspace: Path
+) -> None:
     (workspace / "real.txt").write_text("inside")
     (workspace / "alias.txt").symlink_to(workspace / "real.txt")
-    assert "inside" in _text(tools("lynkr_file_read", {"file_path": "alias.txt"}))
+    assert "inside" in _text(await tools("lynkr_file_read", {"file_path": "alias.txt"}))
 
 
-def test_glob_and_grep_do_not_follow_symlinks_out(tools: ToolCaller, workspace: Path) -> None:
+async def test_glob_and_grep_do_not_follow_symlinks_out(tools: ToolCaller, workspace: Path) -> None:
     (workspace / "dir-out").symlink_to(workspace.parent)
     (workspace / "link-out").symlink_to(workspace.parent / "outside.txt")
-    listing = _text(tools("lynkr_file_glob", {"pattern": "**"}))
+    listing = _text(await tools("lynkr_file_glob", {"pattern": "**"}))
     assert "outside.txt" not in listing and "x.txt" not in listing
-    assert "no matches" in _text(tools("lynkr_file_grep", {"pattern": "OUTSIDE"}))
+    assert "no matches" in _text(await tools("lynkr_file_grep", {"pattern": "OUTSIDE"}))
 
 
 @pytest.mark.parametrize(
     "path", [".git/config", ".git/hooks/pre-commit", "sub/.git/config", ".git"]
 )
-def test_tools_never_write_into_git(tools: ToolCaller, workspace: Path, path: str) -> None:
+async def test_tools_never_write_into_git(tools: ToolCaller, workspace: Path, path: str) -> None:
     (workspace / ".git" / "hooks").mkdir(parents=True)
-    result = tools("lynkr_file_write", {"file_path": path, "content": "[core]\n"})
+    result = await tools("lynkr_file_write", {"file_path": path, "content": "[core]\n"})
     assert result.is_error and ".git directory" in _text(result)
 
 
@@ -125,28 +130,28 @@ def _no_pwned(root: Path) -> None:
 
 
 @pytest.mark.parametrize("name", NASTY)
-def test_file_names_are_data(tools: ToolCaller, workspace: Path, name: str) -> None:
-    written = tools("lynkr_file_write", {"file_path": name, "content": "data"})
+async def test_file_names_are_data(tools: ToolCaller, workspace: Path, name: str) -> None:
+    written = await tools("lynkr_file_write", {"file_path": name, "content": "data"})
     assert not written.is_error, _text(written)
     assert (workspace / name).read_text() == "data"
-    assert not tools("lynkr_file_read", {"file_path": name}).is_error
+    assert not (await tools("lynkr_file_read", {"file_path": name})).is_error
     edit = {"file_path": name, "old_string": "data", "new_string": name}
-    assert not tools("lynkr_file_edit", edit).is_error
-    tools("lynkr_file_glob", {"pattern": name})
-    tools("lynkr_file_grep", {"pattern": name, "glob": name})
-    tools("lynkr_file_history", {"file_path": name})
-    tools("lynkr_shell", {"argv": ["cat", "--", name]})
+    assert not (await tools("lynkr_file_edit", edit)).is_error
+    await tools("lynkr_file_glob", {"pattern": name})
+    await tools("lynkr_file_grep", {"pattern": name, "glob": name})
+    await tools("lynkr_file_history", {"file_path": name})
+    await tools("lynkr_shell", {"argv": ["cat", "--", name]})
     _no_pwned(workspace.parent)
 
 
 @pytest.mark.parametrize("value", NASTY)
-def test_git_arguments_are_data(
+async def test_git_arguments_are_data(
     tools: ToolCaller, workspace: Path, git_repo: Path, value: str
 ) -> None:
     (workspace / "f.txt").write_text("change")
-    tools("lynkr_git_stage", {"paths": [value]})
-    tools("lynkr_git_diff", {"paths": [value]})
-    tools("lynkr_git_log", {"revision": value, "paths": [value]})
+    await tools("lynkr_git_stage", {"paths": [value]})
+    await tools("lynkr_git_diff", {"paths": [value]})
+    await tools("lynkr_git_log", {"revision": value, "paths": [value]})
     for name, arguments in [
         ("lynkr_git_checkout", {"branch": value}),
         ("lynkr_git_checkout", {"branch": value, "create": True}),
@@ -155,36 +160,38 @@ def test_git_arguments_are_data(
         ("lynkr_git_push", {"remote": value}),
         ("lynkr_git_pull", {"remote": "origin", "branch": value}),
     ]:
-        result = tools(name, arguments, Policy.from_data({"git": {"allow_push": True}}))
+        result = await tools(name, arguments, Policy.from_data({"git": {"allow_push": True}}))
         assert result.is_error, f"{name} {arguments} was accepted"
-    tools("lynkr_git_stage", {"all": True})
-    assert not tools("lynkr_git_commit", {"message": value}).is_error
-    assert value.splitlines()[0] in _text(tools("lynkr_git_log", {"max_count": 1}))
+    await tools("lynkr_git_stage", {"all": True})
+    assert not (await tools("lynkr_git_commit", {"message": value})).is_error
+    assert value.splitlines()[0] in _text(await tools("lynkr_git_log", {"max_count": 1}))
     _no_pwned(workspace.parent)
 
 
-def test_refs_that_look_like_options_are_refused(tools: ToolCaller, git_repo: Path) -> None:
+async def test_refs_that_look_like_options_are_refused(tools: ToolCaller, git_repo: Path) -> None:
     for branch in ["-b", "--upload-pack=touch pwned", "--orphan"]:
-        result = tools("lynkr_git_checkout", {"branch": branch, "create": True})
+        result = await tools("lynkr_git_checkout", {"branch": branch, "create": True})
         assert result.is_error and "may not be empty or start with '-'" in _text(result)
 
 
 @pytest.mark.parametrize("profile", ["unit; touch pwned", "$(touch pwned)", "unit\n", "../unit"])
-def test_test_profile_names_are_an_enum(tools: ToolCaller, workspace: Path, profile: str) -> None:
-    result = tools("lynkr_tests_run", {"profile": profile})
+async def test_test_profile_names_are_an_enum(
+    tools: ToolCaller, workspace: Path, profile: str
+) -> None:
+    result = await tools("lynkr_tests_run", {"profile": profile})
     assert result.is_error and "invalid input for lynkr_tests_run: $.profile" in _text(result)
     _no_pwned(workspace.parent)
 
 
 @pytest.mark.parametrize("value", [*NASTY, "'); DROP TABLE tool_tasks; --"])
-def test_task_fields_are_data(tools: ToolCaller, workspace: Path, value: str) -> None:
-    assert not tools("lynkr_tasks_create", {"title": value, "description": value}).is_error
-    assert value in _text(tools("lynkr_tasks_list", {}))
+async def test_task_fields_are_data(tools: ToolCaller, workspace: Path, value: str) -> None:
+    assert not (await tools("lynkr_tasks_create", {"title": value, "description": value})).is_error
+    assert value in _text(await tools("lynkr_tasks_list", {}))
     _no_pwned(workspace.parent)
 
 
-def test_shell_argv_is_not_a_shell(tools: ToolCaller, workspace: Path) -> None:
-    result = tools("lynkr_shell", {"argv": ["echo", "$(touch pwned)", "`touch pwned`", ";"]})
+async def test_shell_argv_is_not_a_shell(tools: ToolCaller, workspace: Path) -> None:
+    result = await tools("lynkr_shell", {"argv": ["echo", "$(touch pwned)", "`touch pwned`", ";"]})
     assert "$(touch pwned) `touch pwned` ;" in _text(result)
     _no_pwned(workspace.parent)
 
@@ -193,7 +200,7 @@ def test_shell_argv_is_not_a_shell(tools: ToolCaller, workspace: Path) -> None:
 
 
 @pytest.mark.parametrize("argv", [["env"], ["printenv"]])
-def test_secrets_never_reach_the_shell(
+async def test_secrets_never_reach_the_shell(
     monkeypatch: pytest.MonkeyPatch,
     context: Callable[..., ToolContext],
     tools: ToolCaller,
@@ -206,7 +213,7 @@ def test_secrets_never_reach_the_shell(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-canary")
     monkeypatch.setenv("LANG", "C.UTF-8")
     env = scrubbed_environment(os.environ, [CANARY_KEY])
-    result = tools("lynkr_shell", {"argv": argv}, env=env)
+    result = await tools("lynkr_shell", {"argv": argv}, env=env)
     text = _text(result)
     assert not result.is_error
     for leaked in (CANARY_KEY, "canary-0123", "ghp_", "hunter2", "aws-secret-canary"):
@@ -214,13 +221,13 @@ def test_secrets_never_reach_the_shell(
     assert "PATH=" in text and "LANG=C.UTF-8" in text
 
 
-def test_shell_line_cannot_read_the_secret_from_the_environment(
+async def test_shell_line_cannot_read_the_secret_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, tools: ToolCaller
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", CANARY_KEY)
     env = scrubbed_environment(os.environ, [CANARY_KEY])
     line = 'echo "key=${OPENAI_API_KEY:-unset}"; cat /proc/self/environ | tr "\\0" "\\n"'
-    text = _text(tools("lynkr_shell", {"command": line}, env=env))
+    text = _text(await tools("lynkr_shell", {"command": line}, env=env))
     assert "key=unset" in text and CANARY_KEY not in text
 
 
@@ -229,47 +236,48 @@ def test_home_can_point_away_from_credentials() -> None:
     assert env == {"HOME": "/data/tool-home", "PATH": "/bin"}
 
 
-def test_secrets_in_tool_output_are_redacted(tools: ToolCaller, workspace: Path) -> None:
+async def test_secrets_in_tool_output_are_redacted(tools: ToolCaller, workspace: Path) -> None:
     (workspace / ".env").write_text(f"ANTHROPIC_API_KEY={CANARY_KEY}\n")
-    text = _text(tools("lynkr_file_read", {"file_path": ".env"}))
+    text = _text(await tools("lynkr_file_read", {"file_path": ".env"}))
     assert CANARY_KEY not in text and "[REDACTED]" in text
 
 
-def test_the_default_policy_refuses_reading_env_files_when_told(
+async def test_the_default_policy_refuses_reading_env_files_when_told(
     tools: ToolCaller, workspace: Path
 ) -> None:
     (workspace / ".env").write_text("X=1\n")
     policy = Policy.from_data({"files": {"deny": [".env"]}})
-    result = tools("lynkr_file_read", {"file_path": ".env"}, policy)
+    result = await tools("lynkr_file_read", {"file_path": ".env"}, policy)
     assert result.is_error and "policy rule files.deny" in _text(result)
 
 
-def test_grep_does_not_show_files_the_policy_will_not_read(
+async def test_grep_does_not_show_files_the_policy_will_not_read(
     registry: Any, context: Callable[..., ToolContext], workspace: Path
 ) -> None:
     from lynkr.config.policy import load_policy_data
     from lynkr.policy import Policy
 
-    policy = Policy.from_data(load_policy_data(Path("policies/default.yaml").resolve()))
+    policy = Policy.from_data(load_policy_data(DEFAULT_POLICY))
     (workspace / ".env").write_text("API_KEY=LYNKR_GREP_CANARY\n")
     (workspace / "notes.txt").write_text("LYNKR_GREP_CANARY is mentioned here\n")
-    result = asyncio.run(
-        registry.execute("lynkr_file_grep", {"pattern": "LYNKR_GREP"}, context(policy=policy))
+    result = await registry.execute(
+        "lynkr_file_grep", {"pattern": "LYNKR_GREP"}, context(policy=policy)
     )
     assert "notes.txt" in str(result.content)
     assert ".env" not in str(result.content) and "API_KEY" not in str(result.content)
 
 
-def test_patterns_that_would_backtrack_for_ever_are_refused(
+async def test_patterns_that_would_backtrack_for_ever_are_refused(
     registry: Any, context: Callable[..., ToolContext], workspace: Path
 ) -> None:
     (workspace / "a.txt").write_text("a" * 40 + "\n")
+    no_ripgrep = context(env={"PATH": ""})  # the Python search, even where rg is installed
     for pattern in ("(a*)*b", "(a+)+b", "(?:a|aa)+$x{0}(b*)*c"):
-        result = asyncio.run(registry.execute("lynkr_file_grep", {"pattern": pattern}, context()))
+        result = await registry.execute("lynkr_file_grep", {"pattern": pattern}, no_ripgrep)
         assert result.is_error and "nests repetitions" in str(result.content), pattern
 
 
-def test_a_diff_does_not_show_files_the_policy_will_not_read(
+async def test_a_diff_does_not_show_files_the_policy_will_not_read(
     registry: Any, context: Callable[..., ToolContext], workspace: Path
 ) -> None:
     from dulwich import porcelain
@@ -280,10 +288,10 @@ def test_a_diff_does_not_show_files_the_policy_will_not_read(
     porcelain.init(str(workspace))
     (workspace / ".env").write_text("API_KEY=LYNKR_DIFF_CANARY\n")
     (workspace / "app.py").write_text("print('visible')\n")
-    policy = Policy.from_data(load_policy_data(Path("policies/default.yaml").resolve()))
+    policy = Policy.from_data(load_policy_data(DEFAULT_POLICY))
     ctx = context(policy=policy)
-    asyncio.run(registry.execute("lynkr_git_stage", {"all": True}, ctx))
-    result = asyncio.run(registry.execute("lynkr_git_diff", {"staged": True}, ctx))
+    await registry.execute("lynkr_git_stage", {"all": True}, ctx)
+    result = await registry.execute("lynkr_git_diff", {"staged": True}, ctx)
     assert "visible" in str(result.content)
     assert "LYNKR_DIFF_CANARY" not in str(result.content)
     assert "withheld" in str(result.content)
