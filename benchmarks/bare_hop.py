@@ -5,8 +5,8 @@
 Reads the request body, POSTs it unchanged to ``UPSTREAM_URL + path`` through one
 `aiohttp.ClientSession` (keep-alive pool of 512), and relays the answer chunk by chunk as it
 arrives (`iter_any`). No parsing, no validation, no middleware: the cheapest correct Python
-hop on uvicorn + httptools + uvloop (reference/reliability-performance.md §1.2, "proxy hop,
-aiohttp.ClientSession"). The throughput target at c=50 is a fraction of this hop's.
+hop: uvicorn + httptools + uvloop with one aiohttp session. The throughput target at c=50
+is a fraction of this hop's.
 """
 
 from __future__ import annotations

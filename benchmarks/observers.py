@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/observers.py            # ≈ 1 min
     .venv/bin/python benchmarks/observers.py --quick    # ≈ 15 s, noisier
 
-Issue 7's target is ≤ 15 µs of lynkr CPU per event of a 200-event streamed answer, end to
+The target is ≤ 15 µs of lynkr CPU per event of a 200-event streamed answer, end to
 end. Besides the provider's own work (``translate_events.py``), every Anthropic SSE frame
 that leaves the server is looked at three more times:
 

@@ -28,7 +28,8 @@ included, over the round), its RSS; for streams, time to first event (TTFE) and 
 for paced streams (upstream gap 20 ms), how many events reached the client only after the
 upstream had sent the next one ("batched": 0 means every event was relayed on its own).
 The translation cost per event is the CPU difference between 200-event and 2-event OpenAI
-streams, divided by 198. A last section checks the targets of issue 7.
+streams, divided by 198. A last section checks the performance targets (README.md,
+"Performance").
 
 `wrk` is used for nothing: it is not installed here, and the asyncio client is needed anyway
 for per-event timestamps.
@@ -865,7 +866,7 @@ def markdown(rows: list[Row], plan: list[Scenario]) -> str:
 
 
 def check_targets(rows: list[Row], facts: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 7's targets, each with the measured value and met / missed."""
+    """The performance targets, each with the measured value and met / missed."""
     by = {(r.scenario, r.concurrency, r.mode): r for r in rows}
     checks: list[dict[str, Any]] = []
 
@@ -1087,7 +1088,7 @@ def main(argv: list[str] | None = None) -> int:
                 for c, v in per_event.items()
             )
         )
-    print("\n## Targets (issue 7)\n")
+    print("\n## Targets\n")
     print(targets_markdown(checks))
     if args.profile and Path(args.profile).exists():
         print("\n## Where lynkr's time goes (py-spy, % of samples)\n")

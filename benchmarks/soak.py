@@ -1,6 +1,6 @@
 """Soak: `lynkr serve` under a steady mixed load, watching its memory and file descriptors.
 
-    .venv/bin/python benchmarks/soak.py                  # 10 minutes at c = 10 (issue 7's soak)
+    .venv/bin/python benchmarks/soak.py                  # 10 minutes at c = 10 (the soak target)
     .venv/bin/python benchmarks/soak.py --minutes 1      # a shorter look
     .venv/bin/python benchmarks/soak.py --json soak.json
 

@@ -3,16 +3,16 @@
     .venv/bin/python benchmarks/translate_events.py            # ≈ 30 s
     .venv/bin/python benchmarks/translate_events.py --quick    # ≈ 8 s, noisier
 
-Issue 7's target "Streaming, OpenAI→Anthropic translation, 200 events: lynkr CPU ≤ 15 µs per
+The target "Streaming, OpenAI→Anthropic translation, 200 events: lynkr CPU ≤ 15 µs per
 event" is checked end to end by ``run.py`` (scenarios ``sse-openai-200ev`` vs ``sse-openai-2ev``,
 whole server process). This script isolates the translation path alone: upstream body bytes,
 cut into network-sized chunks, go through exactly what the server runs for a translated
 stream — ``OpenAIProvider.messages()`` (or ``OllamaProvider``'s) with its ``UpstreamClient``
 swapped for an in-memory fake, then every chunk of ``ProviderResponse.chunks`` read — so the
-SSE (or NDJSON) decoding, JSON parsing, the B.5 state machine and the frame encoding are all
-counted, and the ASGI server, the middlewares, the agent's relay and aiohttp are not. No
-sockets and no event loop: nothing in the path really waits, so each coroutine is driven by
-hand with ``send(None)``.
+SSE (or NDJSON) decoding, JSON parsing, the stream state machine (docs/protocol.md B.5) and
+the frame encoding are all counted, and the ASGI server, the middlewares, the agent's relay
+and aiohttp are not. No sockets and no event loop: nothing in the path really waits, so each
+coroutine is driven by hand with ``send(None)``.
 
 Streams (built like real upstream output, every chunk with OpenAI's full envelope — id,
 object, created, model, system_fingerprint, ``logprobs: null``, ``usage: null`` as sent with

@@ -112,7 +112,7 @@ class RequestContext:
 def api_path(path: str) -> str:
     """The API path without a client-side prefix: `/proxy/azure/v1/messages` → `/v1/messages`.
 
-    Claude Code keeps any path prefix of ANTHROPIC_BASE_URL (PROTOCOL.md A.2).
+    Claude Code keeps any path prefix of ANTHROPIC_BASE_URL (docs/protocol.md A.2).
     """
     index = path.find("/v1/")
     return path[index:] if index > 0 else path

@@ -3,7 +3,7 @@
 This is the only module that configures logging and starts uvicorn.
 
 Each command imports what it needs when it runs: `lynkr validate` must not pay
-for uvicorn, the logging setup or anything else only `serve` uses (issue #7:
+for uvicorn, the logging setup or anything else only `serve` uses (the target:
 validate of the default config in at most 300 ms). tests/cli/test_lazy_imports.py
 guards this; keep module-level imports to the standard library and `lynkr`'s
 version.

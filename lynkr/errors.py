@@ -2,7 +2,7 @@
 
 Every failure a client can see is a subclass of `LynkrError`; each subclass
 knows its HTTP status and its Anthropic `error.type`, so one function turns any
-of them into the body the client's API expects (DESIGN.md §6).
+of them into the body the client's API expects (docs/architecture.md, "Errors").
 
 Exception tree:
 
@@ -204,7 +204,10 @@ _TYPE_FOR_STATUS = {
 
 
 def error_type_for_status(status: int) -> str:
-    """Anthropic's `error.type` for an HTTP status (B.1's table; other 4xx are invalid_request)."""
+    """Anthropic's `error.type` for an HTTP status (docs/protocol.md B.1's table).
+
+    Other 4xx are invalid_request.
+    """
     if status in _TYPE_FOR_STATUS:
         return _TYPE_FOR_STATUS[status]
     return "invalid_request_error" if status < 500 else "api_error"

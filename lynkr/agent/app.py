@@ -1,6 +1,6 @@
 """The terminal ASGI app: speaks the Anthropic Messages API and calls the chosen provider.
 
-Endpoints (PROTOCOL.md A.2, B.1, cases 42–43):
+Endpoints (docs/protocol.md A.2, B.1, cases 42–43):
 
     HEAD/GET /                      pre-flight (Claude Code sends HEAD {base} on start)
     GET  /health                    liveness

@@ -1,4 +1,4 @@
-"""The tool loop of the `server` and `hybrid` execution modes (issue #6).
+"""The tool loop of the `server` and `hybrid` execution modes (`tools.execution`).
 
 `client` mode (the default) never comes here: every `tool_use` goes back to
 the client, which is what Claude Code wants. In the other two modes lynkr

@@ -1,7 +1,7 @@
 """Several upstream answers shown to the client as one Anthropic message (server/hybrid modes).
 
 When lynkr runs tools itself, one client turn takes several upstream calls
-("steps"). The client must still see one well-formed message (issue #6):
+("steps"). The client must still see one well-formed message:
 one `message_start`, content blocks numbered 0, 1, 2… across all steps, one
 `message_delta` with the final stop reason and the usage of every step, one
 `message_stop` — and never a `tool_use` block of lynkr's own tools, which the

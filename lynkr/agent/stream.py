@@ -4,7 +4,7 @@ Chunks are sent the moment they arrive, never gathered. While the upstream is
 silent (a local model prefilling a long prompt can think for minutes), an
 `event: ping` frame goes out every `ping_interval` seconds so that nothing
 between lynkr and the client mistakes the silence for a dead connection
-(PROTOCOL.md A.9, B.5 rule 10). A ping is only ever sent between two frames:
+(docs/protocol.md A.9, B.5 rule 10). A ping is only ever sent between two frames:
 relayed bytes may stop in the middle of one.
 
 After the response started, a failure can only be told in the stream: it

@@ -7,7 +7,7 @@ What is in the key (`KEY_VERSION` 1), exactly:
 
   - the `x-anthropic-billing-header:` block is dropped from `system` (in a
     string `system`, its first line); a `system` left empty is dropped
-    (PROTOCOL.md A.4: Claude Code varies that block between conversations,
+    (docs/protocol.md A.4: Claude Code varies that block between conversations,
     and the Anthropic adapter removes it before the upstream anyway);
   - every `cache_control` marker is removed from where the API accepts one
     (B.1): system blocks, tool definitions, message content blocks, and the

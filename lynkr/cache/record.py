@@ -2,7 +2,7 @@
 
 `StreamRecorder` is fed the bytes of an Anthropic SSE stream chunk by chunk
 (the caller forwards each chunk first, so recording never delays the
-client) and assembles the message the events describe (PROTOCOL.md B.1
+client) and assembles the message the events describe (docs/protocol.md B.1
 "Streaming grammar") with `lynkr.protocol.accumulate`: text from
 `text_delta`s, a tool_use `input` from its joined `input_json_delta`s,
 thinking with its `signature_delta`, citations; blocks that arrive whole

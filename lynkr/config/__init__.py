@@ -1,7 +1,8 @@
 """Config loading: lynkr.yaml → located YAML → ${ENV} → JSON Schema → defaults → dataclasses.
 
 `load_config` runs the whole pipeline and raises one `ConfigError` carrying
-every issue it found, each with file, line, column and path (DESIGN.md §5).
+every issue it found, each with file, line, column and path (docs/architecture.md,
+"Config").
 """
 
 from __future__ import annotations

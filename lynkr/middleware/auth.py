@@ -1,7 +1,7 @@
 """Client authentication: only callers holding one of the configured keys get through.
 
 Accepts the key the way Claude Code and the Anthropic SDKs send it, as
-`x-api-key: KEY` or `Authorization: Bearer KEY` (PROTOCOL.md A.3, case 44), and
+`x-api-key: KEY` or `Authorization: Bearer KEY` (docs/protocol.md A.3, case 44), and
 compares in constant time. The client's credential never travels further than
 this: provider adapters send the provider's own key.
 """

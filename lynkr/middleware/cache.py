@@ -2,13 +2,14 @@
 
 A request is looked up by its key (`lynkr.cache.key`; its docstring says
 exactly what is in it). A hit is answered here, in the form the request
-asked for whatever form was stored: SSE for `"stream": true` (a valid B.1
-sequence with a fresh message id), JSON otherwise. Usage on a hit reports
-the whole prompt as `cache_read_input_tokens` and `input_tokens` 0, so cost
-accounting downstream stays honest. A miss goes to the inner app with the
-client's exact bytes (`replay_receive`: nothing forwarded upstream is ever
-rewritten here, so provider prompt caching is untouched), and its answer is
-recorded as it passes, each chunk forwarded before it is looked at.
+asked for whatever form was stored: SSE for `"stream": true` (a valid
+docs/protocol.md B.1 sequence with a fresh message id), JSON otherwise. Usage
+on a hit reports the whole prompt as `cache_read_input_tokens` and
+`input_tokens` 0, so cost accounting downstream stays honest. A miss goes to
+the inner app with the client's exact bytes (`replay_receive`: nothing
+forwarded upstream is ever rewritten here, so provider prompt caching is
+untouched), and its answer is recorded as it passes, each chunk forwarded
+before it is looked at.
 
 Only complete successful answers are stored: status 200, an uncompressed
 JSON message or an SSE stream that reached `message_stop` without an

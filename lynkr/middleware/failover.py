@@ -1,6 +1,6 @@
 """Failover: circuit breakers, retries and fallback, under one deadline per request.
 
-Two users of one pure breaker state machine (DESIGN.md §4a):
+Two users of one pure breaker state machine:
 
 - In lynkr's stack, this middleware builds a `FailoverPlan` per request — the
   shared breaker registry, a fresh deadline, the retry rules — and publishes

@@ -7,11 +7,11 @@ and on `receive`. The inner app's answer is translated back while it is sent:
 a JSON Message becomes a `chat.completion`, an SSE stream becomes
 `chat.completion.chunk` lines event by event, and an Anthropic error (a 4xx/5xx
 JSON body, or `event: error` mid-stream) becomes OpenAI's error shape with the
-same status (DESIGN.md §6).
+same status (docs/protocol.md B.10).
 
 `GET …/v1/models` is the same path in both APIs. A request without an
 `anthropic-version` header (Anthropic SDKs and Claude Code always send one,
-PROTOCOL.md A.3) is an OpenAI client's: it gets the inner app's list in
+docs/protocol.md A.3) is an OpenAI client's: it gets the inner app's list in
 OpenAI's `{"object": "list"}` shape. Everything else passes through untouched,
 credentials included, so an auth middleware may sit inside.
 """

@@ -281,7 +281,7 @@ class _Responder(FrameScanner):
         kind = payload.get("type")
         block = payload.get("content_block")
         if self.held_block is not None and kind == "content_block_start":
-            # Anthropic finishes one block before it starts the next (B.1).
+            # Anthropic finishes one block before it starts the next (docs/protocol.md B.1).
             return self.fail_closed("a content block starting inside a tool_use block")
         if kind == "content_block_start" and isinstance(block, dict) and _is_tool_use(block):
             self.held_block = {**block, "index": payload.get("index", 0)}

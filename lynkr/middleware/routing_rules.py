@@ -321,9 +321,10 @@ def _show(value: Any) -> str:
 
 
 def session_id(headers: Mapping[str, str], body: Mapping[str, Any] | None) -> str | None:
-    """Claude Code's session: its header, else `metadata.user_id`'s session_id (A.3, A.4).
+    """Claude Code's session: its header, else `metadata.user_id`'s session_id.
 
-    The rule lives in `lynkr.protocol.claude_code`, shared with the agent's session store.
+    The rule (docs/protocol.md A.3, A.4) lives in `lynkr.protocol.claude_code`, shared with
+    the session store.
     """
     return claude_code_session_id(headers, body)
 

@@ -2,17 +2,16 @@
 
 Over capacity the client gets what Anthropic itself sends when full: `529
 overloaded_error` with `retry-after` and `x-should-retry: true`, which the
-Anthropic SDKs and Claude Code back off on and retry
-(reference/reliability-performance.md §2 take-aways, §8 `shedder.response`).
+Anthropic SDKs and Claude Code back off on and retry (docs/protocol.md A.9).
 OpenAI routes get 503 in OpenAI's error shape, the status OpenAI clients
 retry on. The answer is decided before the body is read, so it costs no I/O.
 
-Defaults (§8 `shedder`): 64 in flight (one Claude Code with subagents keeps
-10–20 busy, so 64 leaves room for a few users while bounding the proxy's
-memory and CPU); a queue of 64 waiting at most 1 s (Helidon-style), so a
-short burst waits instead of failing; `retry-after: 2`, inside §8's 1–5 s and
-well under the 60 s the SDKs obey. Shed requests are answered as they arrive,
-so their retries come back spread out rather than all at once.
+Defaults: 64 in flight (one Claude Code with subagents keeps 10–20 busy, so
+64 leaves room for a few users while bounding the proxy's memory and CPU); a
+queue of 64 waiting at most 1 s (Helidon-style), so a short burst waits
+instead of failing; `retry-after: 2`, inside the 1–5 s shedders usually ask
+for and well under the 60 s the SDKs obey. Shed requests are answered as they
+arrive, so their retries come back spread out rather than all at once.
 
 Health, readiness and metrics paths are never shed: a full proxy must still
 say how it is. Lifespan and websocket scopes pass straight through.
@@ -40,7 +39,7 @@ from lynkr.resilience import AdmissionLimiter, Slot
 
 __all__ = ["SheddingMiddleware"]
 
-# The Anthropic SDKs obey a `retry-after` of at most 60 s and ignore longer ones (§4).
+# The Anthropic SDKs obey a `retry-after` of at most 60 s and ignore longer ones.
 _MAX_RETRY_AFTER = 60
 
 

@@ -4,7 +4,7 @@ The body is read and parsed once here and kept in the request context; inner
 layers get the parsed object from the context and the raw bytes through a
 replaying `receive`, untouched unless a layer changed them.
 
-The shape is `schema/anthropic-messages.schema.json` (PROTOCOL.md B.1, made
+The shape is `schema/anthropic-messages.schema.json` (docs/protocol.md B.1, made
 permissive for what Claude Code really sends, A.4–A.8): a POST whose path ends
 in ``/count_tokens`` is checked against its `$defs/count_tokens_request`, any
 other POST against the Messages request.
@@ -61,7 +61,7 @@ class ValidationMiddleware:
     """Rejects oversized, unparsable or malformed requests with Anthropic-shaped 4xx errors.
 
     `max_body_bytes`: larger bodies get 413 `request_too_large` (Anthropic's
-    limit is 32 MB, PROTOCOL.md A.9). `validate_schema=False` keeps the limit
+    limit is 32 MB, docs/protocol.md A.9). `validate_schema=False` keeps the limit
     and the parse but skips the shape check, for an inner app that is not an
     Anthropic Messages endpoint.
     """

@@ -1,4 +1,4 @@
-"""Pure data code for the wire protocols lynkr speaks (PROTOCOL.md Part B).
+"""Pure data code for the wire protocols lynkr speaks (docs/protocol.md Part B).
 
 Incremental SSE and NDJSON codecs, the reader of Anthropic streams that
 every stream observer shares (`FrameScanner`, `MessageAccumulator`), the

@@ -241,7 +241,7 @@ class MessageAccumulator(FrameScanner):
         elif kind == "message_stop":
             self.finished = True
             self.follow(None)
-        # ping and unknown event types are tolerated (B.1 "Details").
+        # ping and unknown event types are tolerated (docs/protocol.md B.1 "Details").
 
     def _start_message(self, data: Any) -> None:
         self._started = True

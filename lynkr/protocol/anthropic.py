@@ -1,6 +1,6 @@
 """Light rewriting of a client's Messages request for an Anthropic-format upstream.
 
-PROTOCOL.md B.9 ("Rewrites for any Anthropic-format upstream") and golden
+docs/protocol.md B.9 ("Rewrites for any Anthropic-format upstream") and golden
 case 48: Anthropic itself, Azure AI Foundry and Databricks-Claude receive the
 client's request nearly as sent. `prepare_request` applies only the rewrites
 B.9 lists and reports whether it changed anything, so the caller can forward

@@ -1,4 +1,4 @@
-"""Which conversation a request belongs to, from what Claude Code sends (PROTOCOL.md A.3, A.4).
+"""Which conversation a request belongs to, from what Claude Code sends (docs/protocol.md A.3, A.4).
 
 Two readers need the same answer: the routing middleware (session stickiness)
 and the agent's session store. Both may import `protocol`, so it lives here.

@@ -1,4 +1,4 @@
-"""Anthropic Messages ⇄ Ollama's native `/api/chat` (PROTOCOL.md B.6, cases 46–47).
+"""Anthropic Messages ⇄ Ollama's native `/api/chat` (docs/protocol.md B.6, cases 46–47).
 
 The request side follows B.3's message rules with B.6's differences: tool
 arguments are JSON objects, images are raw base64 strings in `images`, tool

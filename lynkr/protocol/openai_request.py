@@ -1,4 +1,4 @@
-"""Anthropic Messages request → OpenAI Chat Completions request (PROTOCOL.md B.3).
+"""Anthropic Messages request → OpenAI Chat Completions request (docs/protocol.md B.3).
 
 `to_openai_request` is the whole of B.3's mapping table, one small function
 per row, run over plain data. The upstream's quirks come from an

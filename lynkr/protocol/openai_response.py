@@ -1,16 +1,17 @@
-"""OpenAI Chat Completions response → Anthropic Message (PROTOCOL.md B.4).
+"""OpenAI Chat Completions response → Anthropic Message (docs/protocol.md B.4).
 
 `to_anthropic_message` maps one non-streamed completion. The pieces the
 stream translator shares with it — the stop-reason rule, the usage mapping,
 tool-call argument parsing and generated ids — live here too, so both paths
 answer alike.
 
-Item 4 of the OpenAI-upstreams issue: llama.cpp reports `finish_reason:
+The llama.cpp context-full rule (B.4): llama.cpp reports `finish_reason:
 "length"` both when the answer reached `max_tokens` and when the context
-window filled up. Mapped to `max_tokens`, the latter makes Claude Code resend
-"Output token limit hit. Resume directly…" into a context that is still full
-(A.8). With `context_full_on_length` (set for llama.cpp) `stop_reason` says
-which it was; see `stop_reason`.
+window filled up. With `context_full_on_length` (set for llama.cpp)
+`stop_reason` says which it was; see `stop_reason`. That does not spare a
+resend: Claude Code sends "Output token limit hit. Resume directly…" after
+either stop reason (A.8). It makes the final message true: that the context
+window is full, not that the answer passed an output maximum it never reached.
 """
 
 from __future__ import annotations
@@ -204,13 +205,13 @@ def stop_reason(
     `stop` (B.4 row "stop sequence hit"). Spec silent: `tool_calls` without
     any call is `end_turn`, and unknown reasons are treated as `stop`.
 
-    The context-full rule (issue item 4): with `context_full_on_length`,
-    `length` means the *context* filled up when the upstream reported fewer
-    output tokens than the limit it was sent — a generation stopped by its
-    own limit reaches it. Then the answer is
-    `model_context_window_exceeded`, which Claude Code reports as "The model
-    has reached its context window limit" (A.8) instead of asking again for
-    more output. With either number unknown `length` stays `max_tokens`.
+    The context-full rule (B.4): with `context_full_on_length`, `length`
+    means the *context* filled up when the upstream reported fewer output
+    tokens than the limit it was sent — a generation stopped by its own limit
+    reaches it. Then the answer is `model_context_window_exceeded`: Claude
+    Code resumes as after `max_tokens`, then ends with "The model has reached
+    its context window limit" (A.8) instead of an output-limit error.
+    With either number unknown `length` stays `max_tokens`.
     """
     if finish_reason == "content_filter":
         return "refusal"

@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions stream → Anthropic SSE stream (PROTOCOL.md B.5).
+"""OpenAI Chat Completions stream → Anthropic SSE stream (docs/protocol.md B.5).
 
 `OpenAIStreamTranslator` is B.5's state machine, sans I/O: the adapter feeds
 it the parsed JSON of each upstream `data:` line and sends the bytes it

@@ -1,8 +1,8 @@
 """Context-window overflow errors, reworded the way Claude Code recovers from them.
 
-A.9: Claude Code parses exactly two messages. On ``input length and
-`max_tokens` exceed context limit: A + B > C, …`` it retries once with a
-smaller `max_tokens`; on `prompt is too long: N tokens > M maximum` it
+docs/protocol.md A.9: Claude Code parses exactly two messages. On ``input
+length and `max_tokens` exceed context limit: A + B > C, …`` it retries once
+with a smaller `max_tokens`; on `prompt is too long: N tokens > M maximum` it
 compacts the conversation. Every other upstream wording is a dead end for
 it, so B.4's error table says: recognise overflow from any upstream and
 rewrite it into one of the two (golden case 41).

@@ -1,4 +1,4 @@
-"""Relay of an Anthropic-format SSE stream to the client (PROTOCOL.md B.9).
+"""Relay of an Anthropic-format SSE stream to the client (docs/protocol.md B.9).
 
 B.9: "Forward the streaming SSE **unchanged**, apart from the `model` field in
 `message_start`." The relay holds bytes only until the first event is

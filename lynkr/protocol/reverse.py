@@ -1,8 +1,8 @@
 """The reverse direction: OpenAI Chat Completions clients in front of an Anthropic Messages API.
 
-The `openai_compat` middleware uses these at the client edge (DESIGN.md §4a):
+The `openai_compat` middleware uses these at the client edge:
 an OpenAI request becomes an Anthropic one, and the Anthropic answer, whole
-or streamed, goes back in the shapes PROTOCOL.md B.2 describes. The rules
+or streamed, goes back in the shapes docs/protocol.md B.2 describes. The rules
 are B.3 and B.4 read backwards; where a rule has no inverse the docstring
 says what is done instead.
 """

@@ -1,4 +1,4 @@
-"""Anthropic server tools on upstreams that cannot run them (PROTOCOL.md A.8, B.3, case 49).
+"""Anthropic server tools on upstreams that cannot run them (docs/protocol.md A.8, B.3, case 49).
 
 Server tools (`web_search_20250305`, `web_fetch_…`, `code_execution_…`) are
 run by Anthropic, not by the client; an OpenAI-format upstream has no such

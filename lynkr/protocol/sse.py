@@ -1,14 +1,15 @@
 """Incremental decoders for the two streaming framings lynkr reads, and the SSE encoder.
 
 `SSEDecoder` follows the WHATWG "event stream interpretation" (HTML §9.2.6)
-with the details the upstreams in PROTOCOL.md need: chunks may split anywhere
-(even inside a `\\r\\n`), lines may end in `\\n`, `\\r\\n` or `\\r`, `:` lines
-are comments or keep-alives (B.2: OpenRouter's `: OPENROUTER PROCESSING`), a
-space after the field colon is optional, several `data:` lines join with
-`\\n`, and `id`/`retry` are ignored (no client here reconnects). Each event
-keeps the exact bytes it was decoded from, so a relay can forward it untouched.
-`SSEDataDecoder` reads the same grammar but returns only each event's data,
-for the OpenAI-style streams whose event names and bytes nobody needs (B.2).
+with the details the upstreams in docs/protocol.md B.2 and B.9 need: chunks
+may split anywhere (even inside a `\\r\\n`), lines may end in `\\n`, `\\r\\n`
+or `\\r`, `:` lines are comments or keep-alives (B.2: OpenRouter's
+`: OPENROUTER PROCESSING`), a space after the field colon is optional, several
+`data:` lines join with `\\n`, and `id`/`retry` are ignored (no client here
+reconnects). Each event keeps the exact bytes it was decoded from, so a relay
+can forward it untouched. `SSEDataDecoder` reads the same grammar but returns
+only each event's data, for the OpenAI-style streams whose event names and
+bytes nobody needs (B.2).
 
 `NDJSONDecoder` reads Ollama's `application/x-ndjson` stream (B.6): one JSON
 object per line, lines split anywhere, blank lines skipped.

@@ -1,9 +1,9 @@
 """A local estimate of a Messages request's input tokens.
 
-Used for `POST /v1/messages/count_tokens` (B.1, golden case 42) when the
-upstream has no counting endpoint, and for routing by request size. It is an
-estimate, not a tokenizer: it should be in the right range and fast, and it
-errs slightly high rather than low.
+Used for `POST /v1/messages/count_tokens` (docs/protocol.md B.1, golden case
+42) when the upstream has no counting endpoint, and for routing by request
+size. It is an estimate, not a tokenizer: it should be in the right range and
+fast, and it errs slightly high rather than low.
 """
 
 from __future__ import annotations

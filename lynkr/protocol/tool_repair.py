@@ -1,4 +1,4 @@
-"""Optional repair of tool calls a model wrote as text (OpenAI-upstreams issue; off by default).
+"""Optional repair of tool calls a model wrote as text (`tool_text_repair`, off by default).
 
 Small local models often answer a tool-using request with the call spelled
 out in the text instead of `tool_calls`: `{"name": "Bash", "arguments":

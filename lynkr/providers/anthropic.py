@@ -1,6 +1,6 @@
 """The adapter for Anthropic-format upstreams: Anthropic, Azure AI Foundry, Databricks (Claude).
 
-The request is the client's own, lightly rewritten (PROTOCOL.md B.9): the
+The request is the client's own, lightly rewritten (docs/protocol.md B.9): the
 provider's model, its credential instead of the client's, the betas it
 allows, no billing-header block, no empty text blocks. When none of that
 changes anything, the client's bytes go upstream untouched. The answer is
@@ -180,7 +180,7 @@ class AnthropicProvider:
 
 
 def messages_url(flavour: Flavour, base_url: str) -> str:
-    """Where an Anthropic-format upstream takes /v1/messages (PROTOCOL.md B.9)."""
+    """Where an Anthropic-format upstream takes /v1/messages (docs/protocol.md B.9)."""
     base = base_url.rstrip("/")
     if flavour == "databricks" and not base.endswith("/serving-endpoints/anthropic"):
         if not base.endswith("/serving-endpoints"):

@@ -1,6 +1,6 @@
 """What every provider adapter offers the agent app, in Anthropic terms.
 
-The agent only ever speaks Anthropic (DESIGN.md §4a): it hands an adapter a
+The agent only ever speaks Anthropic: it hands an adapter a
 `MessagesRequest` and gets back a `ProviderResponse` whose chunks are already
 Anthropic SSE (streaming) or one Anthropic JSON message (non-streaming).
 """

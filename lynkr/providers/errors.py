@@ -1,7 +1,7 @@
 """Upstream error answers → lynkr's exceptions: the mapping, as a pure function.
 
-Upstream errors are never passed through raw (issue #2, DESIGN.md §6). The
-rules, by the upstream's status:
+Upstream errors are never passed through raw (docs/protocol.md B.4, "Upstream
+errors"). The rules, by the upstream's status:
 
 - 401/403: 502 `api_error` saying the *provider* refused lynkr's credential,
   so Claude Code does not tell its user to log in again;
@@ -14,7 +14,7 @@ rules, by the upstream's status:
 - 413: 413 `request_too_large`;
 - other 4xx: the same status as `invalid_request_error`, with the upstream's
   message; context-window overflows are rewritten into the two wordings
-  Claude Code recovers from (PROTOCOL.md A.9, case 41).
+  Claude Code recovers from (docs/protocol.md A.9, case 41).
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ __all__ = [
     "upstream_message",
 ]
 
-# Credential-shaped text an upstream might echo back (reliability-performance.md §5.2:
-# LiteLLM leaked keys through exception strings).
+# Credential-shaped text an upstream might echo back (LiteLLM leaked keys through
+# exception strings).
 _CREDENTIALS = re.compile(
     r"(sk-(?:ant-)?[A-Za-z0-9_\-]{8,}|dapi[0-9a-fA-F]{16,}|(?i:bearer)\s+[^\s\"',]+"
     r"|(?i:api[-_]?key|x-api-key|token|secret)[\"']?\s*[:=]\s*[\"']?[^\s\"',]{6,})"

@@ -4,11 +4,11 @@ Adapters only call `UpstreamClient.stream(...)`, an async context manager that
 yields an `UpstreamResponse`; the transport behind it is replaceable. Today it
 is aiohttp, measured on this machine at ~0.4 ms CPU per proxied request
 against ~2 ms for a stock `httpx.AsyncClient`, whose cost also grows with
-concurrency (reference/reliability-performance.md §1.5, encode/httpx#3215).
+concurrency (benchmarks/README.md, "Upstream client"; encode/httpx#3215).
 
-Safety rules for a client that carries provider keys (reliability-performance.md §5.2):
-no redirects are followed, proxy variables and .netrc are ignored
-(`trust_env=False`), and URLs come only from config.
+Safety rules for a client that carries provider keys: no redirects are
+followed, proxy variables and .netrc are ignored (`trust_env=False`), and URLs
+come only from config.
 
 Foreign exceptions are translated here, at the boundary, into lynkr's tree:
 connection failures → `UpstreamConnectError`, timeouts → `UpstreamTimeout`,

@@ -1,4 +1,4 @@
-"""The adapter for Ollama's native `/api/chat` (NDJSON), PROTOCOL.md B.6.
+"""The adapter for Ollama's native `/api/chat` (NDJSON), docs/protocol.md B.6.
 
 Ollama also serves an Anthropic-compatible `/v1/messages` (use `type:
 anthropic` for that); the native API is what older versions have and what

@@ -4,7 +4,7 @@ Which dialect — OpenAI or any compatible server, OpenRouter, Azure OpenAI,
 Databricks (OpenAI-format endpoints), llama.cpp's llama-server — comes from
 config, never from guessing at model names. The flavour decides the URL, the
 auth header and the quirks (`OpenAIDialect`); the pure translators in
-`lynkr.protocol` do all the format work (PROTOCOL.md B.2–B.5, B.7, B.8).
+`lynkr.protocol` do all the format work (docs/protocol.md B.2–B.5, B.7, B.8).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class OpenAIProvider(TranslatingProvider):
         self.model = model
         self.url = chat_completions_url(flavour, base, deployment=model, api_version=api_version)
         self.tool_text_repair = tool_text_repair
-        # llama.cpp also says "length" when its context is full (PROTOCOL.md B.4).
+        # llama.cpp also says "length" when its context is full (docs/protocol.md B.4).
         self.context_full_on_length = flavour == "llamacpp"
         self.dialect = _dialect(
             flavour,

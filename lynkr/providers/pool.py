@@ -14,8 +14,8 @@ through the pool's providers in order, then its fallback list:
   provider would refuse it too;
 - everything happens before the first byte reaches the client, under the
   request's one deadline. Once a provider answered 200 the pool is committed:
-  a later failure of that stream becomes an `event: error` frame (A.9), never
-  a silent switch mid-message.
+  a later failure of that stream becomes an `event: error` frame
+  (docs/protocol.md A.9), never a silent switch mid-message.
 
 When no provider could be tried, the answer is 529 `overloaded_error` with
 `retry-after` = the soonest breaker probe and a message naming every
@@ -211,7 +211,7 @@ class ProviderPool:
             # its retry-after, a refused credential its hint); the trail tells the rest.
             last_error.message = f"{last_error.message} (pool '{self.name}': {trail})"
             return last_error
-        # Every provider unavailable (issue #4): 529 with the soonest moment one may be back.
+        # Every provider unavailable: 529 with the soonest moment one may be back.
         waits = [w for p in self.order if (w := plan.breakers.get(p.name).retry_after()) > 0]
         if last_error is not None:
             hinted = retry_after_from_headers(last_error.headers, now=time.time())
@@ -299,7 +299,7 @@ class _Settle:
     def __call__(self, outcome: Outcome) -> None:
         if not self.done:
             self.done = True
-            # Duration = time to the answer's start (§8): a long answer is not a slow one.
+            # Duration = time to the answer's start: a long answer is not a slow one.
             self.breaker.record(outcome, self.time_to_answer)
 
 

@@ -2,7 +2,7 @@
 
 Shared by the translating adapters (OpenAI dialects, Ollama), which sometimes
 hold a complete Anthropic message — a local answer to a server-tool request
-(PROTOCOL.md A.8, case 49), or an answer fetched whole to repair tool calls —
+(docs/protocol.md A.8, case 49), or an answer fetched whole to repair tool calls —
 and must still answer a streaming client with a valid SSE sequence.
 """
 

@@ -1,9 +1,10 @@
 """Pure resilience building blocks: circuit breaker, backoff, deadline budget, admission limiter.
 
 State machines and arithmetic over an injectable clock and random source, with
-no I/O (DESIGN.md §2): the shedding and failover middlewares and the provider
-pool share them. The one asyncio piece is `AdmissionLimiter.acquire`, a thin
-FIFO of futures over the pure `AdmissionState`.
+no I/O (docs/architecture.md, "The layers"): the shedding and failover
+middlewares and the provider pool share them. The one asyncio piece is
+`AdmissionLimiter.acquire`, a thin FIFO of futures over the pure
+`AdmissionState`.
 """
 
 from lynkr.resilience.admission import AdmissionLimiter, AdmissionState, Decision, Slot

@@ -6,19 +6,19 @@ Two parts, so the decisions stay pure:
   than `max_concurrent` are in flight and nobody waits (first come, first
   served), queue while fewer than `max_queue` wait, shed otherwise. Netflix
   concurrency-limits rejects at once when in-flight reaches the limit; the
-  short bounded queue in front is Helidon's (reference/reliability-performance.md
-  §2, §8 `shedder.queue`), so a burst a little over the limit waits briefly
-  instead of failing.
+  short bounded queue in front is Helidon's, so a burst a little over the
+  limit waits briefly instead of failing.
 - `AdmissionLimiter` is the asyncio face: `await acquire()` returns a `Slot`
   or None (shed). Waiters are futures in a FIFO; a released slot goes to the
   first live waiter, so newcomers cannot overtake. A wait that times out is
   shed; a wait that is cancelled counts as abandoned and takes nothing.
 
 A `Slot` is released exactly once whichever way the request ends: `release()`
-is idempotent. Not here: memory headroom. The original's heap-ratio shedding
-misfired (issue 4), RSS needs an OS read on a sampling timer, and with the
+is idempotent. Not here: memory headroom. The original lynkr's heap-ratio
+shedding fired falsely, RSS needs an OS read on a sampling timer, and with the
 32 MB body limit the in-flight bound already bounds request memory; a sampled
-RSS or event-loop-lag signal (§8) can be added as a separate admission input.
+RSS or event-loop-lag signal (as Envoy's overload manager uses) can be added
+as a separate admission input.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """How long to wait before a retry: exponential backoff with full jitter, or the server's word.
 
-Pure arithmetic with an injected random source (reference/reliability-performance.md §4):
+Pure arithmetic with an injected random source:
 
 - Full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"):
   `uniform(0, min(cap, base * 2**attempt))`; of the jitter variants it does the
   least total work. Defaults are the Anthropic SDK's constants, base 0.5 s and
-  cap 8 s (§8 `retry.backoff`).
+  cap 8 s.
 - A `retry-after` from the upstream wins (Envoy `rate_limited_retry_back_off`),
-  capped at 60 s, the most the Anthropic SDKs obey (§4). Whether a wait that
+  capped at 60 s, the most the Anthropic SDKs obey. Whether a wait that
   long still fits the request is the `Deadline`'s call, not this module's.
 """
 
@@ -67,7 +67,7 @@ def retry_after_from_headers(headers: Mapping[str, str], *, now: float) -> float
     """The wait an upstream asked for, in seconds, or None when it asked for none.
 
     Reads `retry-after-ms` first, then `retry-after` as seconds or an HTTP date
-    (the Anthropic SDK's order, §4); `headers` has lower-case names and `now` is
+    (the Anthropic SDK's order); `headers` has lower-case names and `now` is
     wall-clock epoch seconds (only an HTTP date needs it). Unreadable or
     negative values count as absent.
     """

@@ -2,8 +2,8 @@
 
 Pure state machine over an injectable `Clock`: no I/O, no asyncio, no threads
 (one event loop calls it). The caller decides what an outcome was (`classify`)
-and reports it; the breaker only counts and decides. Each rule cites its anchor
-(reference/reliability-performance.md §3 and §8):
+and reports it; the breaker only counts and decides. Each rule names its anchor
+in Envoy, resilience4j or pybreaker:
 
 - **Closed.** Calls go through. Outcomes land in a time-based sliding window
   of one-second buckets (resilience4j `SlidingWindowType.TIME_BASED`). It trips
@@ -12,14 +12,14 @@ and reports it; the breaker only counts and decides. Each rule cites its anchor
   `minimum_calls` calls, when the failure rate or the slow-call rate reaches its
   threshold (resilience4j `failureRateThreshold`, `slowCallRateThreshold`,
   `minimumNumberOfCalls`). Low `minimum_calls` and a time window suit one
-  developer's few calls a minute (§8).
+  developer's few calls a minute.
 - **Open.** Calls are refused for the open duration: `open_seconds` on the
   first trip, doubled on each re-trip from half-open, capped at
   `max_open_seconds` (Envoy `base_ejection_time` 30 s / `max_ejection_time`
-  300 s; doubling as resilience4j's exponential interval function, §8).
+  300 s; doubling as resilience4j's exponential interval function).
 - **Half-open.** Once the wait is over, at most `half_open_max_calls` trial
   calls run at a time (resilience4j `permittedNumberOfCallsInHalfOpenState`);
-  `half_open_successes` successes close it (§8 `successes_to_close`), any
+  `half_open_successes` successes close it, any
   failure or slow call re-opens it with the doubled wait. Closing resets the
   window and the open duration.
 
@@ -51,8 +51,8 @@ Outcome = Literal["success", "failure", "ignore"]
 # How a call ended without a usable HTTP status.
 ExceptionKind = Literal["connect", "timeout", "malformed", "stream_cut", "client_disconnect"]
 
-# §8 `failures`: connect errors and timeouts, malformed upstream responses, a
-# stream cut before `message_stop`. §8 `ignored`: the client went away.
+# Failures: connect errors and timeouts, malformed upstream responses, a stream
+# cut before `message_stop`. Ignored: the client went away.
 _FAILURE_KINDS = frozenset({"connect", "timeout", "malformed", "stream_cut"})
 _IGNORED_KINDS = frozenset({"client_disconnect"})
 
@@ -63,11 +63,11 @@ def classify(
     """What one upstream call means for its provider's breaker.
 
     Failures: connection errors, timeouts, malformed responses, streams cut
-    short, 5xx including 529, and 429 when `count_429` (issue 4). A 429 is
-    back-pressure, not ill health, by default (§8 `rate_limited`: Envoy's
-    `rate_limited_retry_back_off`). Other 4xx were caused by the request and
-    count as neither (resilience4j's ignored exceptions), as does a client
-    disconnect. `exception_kind`, when given, wins over `status`.
+    short, 5xx including 529, and 429 when `count_429`. A 429 is
+    back-pressure, not ill health, by default (as Envoy's
+    `rate_limited_retry_back_off` treats it). Other 4xx were caused by the
+    request and count as neither (resilience4j's ignored exceptions), as does
+    a client disconnect. `exception_kind`, when given, wins over `status`.
     """
     if exception_kind is not None:
         if exception_kind in _FAILURE_KINDS:
@@ -87,13 +87,13 @@ def classify(
 
 @dataclass(frozen=True, slots=True)
 class BreakerSettings:
-    """One breaker's thresholds; the defaults are §8's low-volume parameter set."""
+    """One breaker's thresholds; the defaults suit a few calls a minute (one developer's CLI)."""
 
     window_seconds: int = 60
     minimum_calls: int = 10
     failure_rate_threshold: float = 0.5
     consecutive_failures: int = 5
-    # §8: measure time to first byte/event, not total duration (that follows max_tokens).
+    # Measure time to first byte/event, not total duration (that follows max_tokens).
     slow_call_seconds: float = 30.0
     slow_call_rate_threshold: float = 0.8
     open_seconds: float = 30.0
@@ -240,7 +240,7 @@ class CircuitBreaker:
         return max(0.0, self._changed_at + self._open_for - now)
 
     def snapshot(self) -> dict[str, object]:
-        """Plain data for logs and metrics (§3: state, time since it changed, next probe)."""
+        """Plain data for logs and metrics (state, time since it changed, next probe)."""
         now = self._clock.now()
         self._refresh(now)
         self._window.expire(now)
@@ -286,7 +286,7 @@ class CircuitBreaker:
         )
 
     def _record_trial(self, now: float, *, failed: bool) -> None:
-        """Half-open: a failed or slow trial re-opens; enough good ones close (§8 `half_open`)."""
+        """Half-open: a failed or slow trial re-opens; enough good ones close."""
         self._probes = max(0, self._probes - 1)
         if failed:
             self._open(now)
@@ -326,7 +326,7 @@ class BreakerRegistry:
     """The breakers of a process by name (one per provider), all built from one settings object.
 
     Shared state: build it once and hand the same registry to every user
-    (the failover middleware and the provider pool, DESIGN.md §4a).
+    (the failover middleware and the provider pool).
     """
 
     def __init__(self, settings: BreakerSettings | None = None, *, clock: Clock | None = None):

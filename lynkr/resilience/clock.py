@@ -3,8 +3,7 @@
 Every timed rule (breaker windows and open durations, queue waits, deadline
 budgets) reads a `Clock`, never the wall clock, so tests drive time with
 `FakeClock.advance()` instead of sleeping (resilience4j injects its `Clock`
-the same way; pybreaker's real sleeps are the anti-pattern,
-reference/reliability-performance.md §3).
+the same way; pybreaker's real sleeps are the anti-pattern).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Google SRE, "Addressing Cascading Failures": deadlines are set once and
 checked before doing work, so retries at any layer cannot outlive the client
-(reference/reliability-performance.md §2, §8 `timeouts.total_s` 590 s, under
-the Anthropic SDK's 600 s; anthropics/claude-code#4968 shows what a proxy that
-outlives its client costs). Envoy's per-try timeouts stop the same way (§4).
+(one 590 s budget by default, under the Anthropic SDK's 600 s;
+anthropics/claude-code#4968 shows what a proxy that outlives its client
+costs). Envoy's per-try timeouts stop the same way.
 """
 
 from __future__ import annotations

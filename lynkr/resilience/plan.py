@@ -2,8 +2,8 @@
 
 The failover middleware builds one `FailoverPlan` per request and publishes it
 in the request context; the provider pool follows it for every upstream call
-the request makes (DESIGN.md §4a). Plain data over the pure pieces of this
-package, so the pool's decisions stay testable under a fake clock.
+the request makes. Plain data over the pure pieces of this package, so the
+pool's decisions stay testable under a fake clock.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ _SYSTEM_RANDOM = random.SystemRandom()
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Retries of one provider before the pool moves on (reliability-performance.md §4, §8)."""
+    """Retries of one provider before the pool moves on.
+
+    One fast retry by default, then the next provider: the client retries
+    too, and retries multiply across layers.
+    """
 
     retries: int = 1
     count_429: bool = False

@@ -1,4 +1,4 @@
-"""Opening SQLite, the one way lynkr does it (DESIGN.md §7).
+"""Opening SQLite, the one way lynkr does it (docs/architecture.md, "Where state lives").
 
 The driver is the first of these that imports (`DRIVERS`, checked once):
 
