@@ -51,6 +51,7 @@ __all__ = [
     "Message",
     "Receive",
     "RequestContext",
+    "ResponseStatus",
     "Scope",
     "Send",
     "api_path",
@@ -308,6 +309,26 @@ async def send_error(send: Send, error: LynkrError, *, request_id: str | None = 
         extra.append((b"request-id", request_id.encode("latin-1")))
     body = anthropic_error_body(error.error_type, error.message, request_id)
     await send_json(send, error.status_code, body, headers=extra)
+
+
+class ResponseStatus:
+    """A `send` that remembers the response's status as it passes (0 until it starts).
+
+    For layers that judge a request by how it was answered (the access log, the
+    failover middleware's breaker): `watch = ResponseStatus(send)`, hand the app
+    `watch.send`, read `watch.status` afterwards.
+    """
+
+    __slots__ = ("_downstream", "status")
+
+    def __init__(self, send: Send) -> None:
+        self._downstream = send
+        self.status = 0
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._downstream(message)
 
 
 def response_form(start: Message) -> str | None:

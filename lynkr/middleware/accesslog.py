@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 
-from lynkr.asgi import ASGIApp, Message, Receive, Scope, Send, get_context
+from lynkr.asgi import ASGIApp, Receive, ResponseStatus, Scope, Send, get_context
 
 __all__ = ["AccessLogMiddleware"]
 
@@ -28,23 +28,16 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 0
-
-        async def observe(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        watch = ResponseStatus(send)
         try:
-            await self.app(scope, receive, observe)
+            await self.app(scope, receive, watch.send)
         finally:
             context = get_context(scope)
             self.logger.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
-                status=status or "disconnected",
+                status=watch.status or "disconnected",
                 ms=round((time.perf_counter() - started) * 1000, 1),
                 request_id=context.request_id,
                 pool=context.pool,

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 
 from lynkr.asgi import (
     ASGIApp,
-    Message,
     Receive,
+    ResponseStatus,
     Scope,
     Send,
     api_path,
@@ -106,17 +106,11 @@ class FailoverMiddleware:
             await self._refuse(scope, send, path, breaker)
             return
         started = time.monotonic()
-        status = 0
-
-        async def observe(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        watch = ResponseStatus(send)
         outcome = "ignore"
         try:
-            await self.app(scope, receive, observe)
+            await self.app(scope, receive, watch.send)
+            status = watch.status
             outcome = "failure" if status >= 500 else "success" if status else "ignore"
         except Exception:
             outcome = "failure"

@@ -19,7 +19,7 @@ import orjson
 
 from lynkr.errors import UpstreamError
 from lynkr.protocol.anthropic import UpstreamRewrite, prepare_request
-from lynkr.protocol.openai_stream import DELTA_END, delta_head, frame, stop_frame
+from lynkr.protocol.openai_stream import DELTA_END, delta_head, frame, message_start, stop_frame
 
 __all__ = [
     "OllamaOptions",
@@ -409,17 +409,9 @@ class OllamaStreamTranslator:
 
     def start(self) -> bytes:
         """`message_start` (usage: the estimate given, output 0) and one `ping` (B.5 #1)."""
-        message: dict[str, Any] = {
-            "id": self._message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": self._input_tokens, "output_tokens": 0},
-        }
-        return frame({"type": "message_start", "message": message}) + frame({"type": "ping"})
+        usage = {"input_tokens": self._input_tokens, "output_tokens": 0}
+        start = message_start(self._message_id, self._model, usage)
+        return frame(start) + frame({"type": "ping"})
 
     def feed(self, line: dict[str, Any]) -> bytes:
         """One parsed NDJSON object → the SSE frames it produces (maybe none)."""

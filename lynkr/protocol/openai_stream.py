@@ -55,6 +55,21 @@ _ONLY_CONTENT = frozenset({"content", "role"})
 _dumps = orjson.dumps
 
 
+def message_start(message_id: str, model: str, usage: Json) -> Json:
+    """The `message_start` event of a translated stream: empty content, no stop yet."""
+    message: Json = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+    return {"type": "message_start", "message": message}
+
+
 def frame(payload: Json) -> bytes:
     """One SSE frame whose event name is the payload's `type` (B.1: they are always equal)."""
     return encode_event(payload["type"], orjson.dumps(payload))
@@ -291,17 +306,7 @@ class OpenAIStreamTranslator:
         if self._started:
             return
         self._started = True
-        message: Json = {
-            "id": self._id,
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": self._estimated_usage(),
-        }
-        self._emit({"type": "message_start", "message": message})
+        self._emit(message_start(self._id, self._model, self._estimated_usage()))
         self._emit({"type": "ping"})
 
     def _fail(self, message: str, error_type: str = "api_error") -> None:
