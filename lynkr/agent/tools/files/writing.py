@@ -142,11 +142,18 @@ class WriteFileTool:
         if len(data) > MAX_WRITE_BYTES:
             raise ToolError("content is larger than 10 MiB; write it in smaller files")
         before = await asyncio.to_thread(_current, path)
-        await asyncio.to_thread(_write, path, data)
-        edit_id = await _record(context, path, "write", before, data)
+        shown, edit_id = await _written(context, path, "write", before, data)
         verb = "created" if before is None else "overwrote"
-        shown = display_path(context, path)
         return ToolResult(f"{verb} {shown} ({len(data)} bytes); edit id {edit_id}")
+
+
+async def _written(
+    context: ToolContext, path: Path, action: str, before: bytes | None, data: bytes
+) -> tuple[str, int]:
+    """Write `data` to `path` and record the edit: (the path as shown, the edit's id)."""
+    await asyncio.to_thread(_write, path, data)
+    edit_id = await _record(context, path, action, before, data)
+    return display_path(context, path), edit_id
 
 
 class EditFileTool:
@@ -184,10 +191,7 @@ class EditFileTool:
             content, count = new, 1
         else:
             content, count = _replace(_text(before), old, new, bool(arguments.get("replace_all")))
-        data = content.encode("utf-8")
-        await asyncio.to_thread(_write, path, data)
-        edit_id = await _record(context, path, "edit", before, data)
-        shown = display_path(context, path)
+        shown, edit_id = await _written(context, path, "edit", before, content.encode("utf-8"))
         return ToolResult(f"edited {shown}: {count} replacement(s); edit id {edit_id}")
 
 
