@@ -1,4 +1,4 @@
-"""The `lynkr` command: `serve` and `validate`.
+"""The `lynkr` command: `serve`, `validate`, `route` and `policy check`.
 
 This is the only module that configures logging and starts uvicorn.
 

@@ -17,7 +17,7 @@ Body = dict[str, Any]
 
 
 def claude_code_body() -> Body:
-    """A small request shaped like Claude Code's (PROTOCOL.md A.4)."""
+    """A small request shaped like Claude Code's (docs/protocol.md A.4)."""
     return {
         "model": "claude-sonnet-4-5",
         "messages": [

@@ -1,4 +1,4 @@
-"""`lynkr validate` loads only what checking a config needs (issue #7: at most 300 ms).
+"""`lynkr validate` loads only what checking a config needs (target: at most 300 ms).
 
 Not a timing test: a fresh interpreter runs the command in-process and reports
 `sys.modules`, and a module that only `serve` needs (the ASGI servers, the

@@ -1,7 +1,7 @@
 """Each middleware's `$defs/<name>` section lists exactly its constructor's options and defaults.
 
 So a user mounting the class alone and a user writing lynkr.yaml get the same
-behaviour (DESIGN.md §4).
+behaviour (docs/architecture.md, Middlewares).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def test_yaml_entry_accepts_exactly_the_section(name: str) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", sorted(MIDDLEWARE))
 async def test_first_call_lines_pass_through_lifespan(name: str) -> None:
-    """Rule 2 of STYLE.md: scopes a middleware does not handle go straight through."""
+    """Scopes a middleware does not handle (here lifespan) go straight through."""
 
     seen: list[str] = []
 

@@ -1,4 +1,4 @@
-"""End to end with the real Claude Code CLI, headless (PROTOCOL.md A.1).
+"""End to end with the real Claude Code CLI, headless (docs/protocol.md A.1).
 
 The binary comes from ``LYNKR_CLAUDE_BIN`` or from ``scripts/install-claude-code`` (npm into
 ``.ci/node``, or ``LYNKR_CI_NODE_PREFIX``). If it is missing, the test runs the install

@@ -165,7 +165,7 @@ def test_bash_round_trip_through_openai(
 def test_parallel_tools_through_each_openai_dialect(
     claude_bin: Path, openai_fake: Any, cc_lynkr: Any, tmp_path: Path, dialect: str
 ) -> None:
-    """Done means (issue #3): a multi-tool task completes through every OpenAI dialect."""
+    """A multi-tool Claude Code task completes through every OpenAI dialect."""
     flavour = {"azure": "azure", "openrouter": "openrouter", "llamacpp": "llamacpp"}
     quirks = {"flavour": flavour[dialect]} if dialect in flavour else {}
     work = tmp_path / "work"

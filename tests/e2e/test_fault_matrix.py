@@ -1,4 +1,4 @@
-"""The fault matrix (issue 4 "Prove it"; reliability-performance.md §9) against real servers.
+"""The fault-injection matrix against real servers.
 
 Client (httpx) → `lynkr serve` (subprocess) → the fake upstream, all on loopback. Two
 providers share the one fake under different path prefixes, `/primary` and `/backup`, so
@@ -11,7 +11,7 @@ Breaker state lives in each lynkr process, so a case that makes `primary` fail g
 lynkr of its own (`serve(..., name)`); cases that leave the breakers alone share one.
 Stack: `[shedding(max_concurrent 4, no queue), validation(1 MB), routing,
 failover(retries 1, consecutive_failures 3, open 30 s, backoff 0.01-0.05 s)]`; primary
-has `timeout: {connect: 1, read: 1}`. The closing note is FAULT_MATRIX.md next to this file.
+has `timeout: {connect: 1, read: 1}`. The outcomes are tabled in FAULT_MATRIX.md next to this file.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ OpenAI-dialect upstream (OpenAI, OpenRouter, Azure OpenAI classic and v1, Databr
 One lynkr serves every dialect: each provider has a pool of its own name, chosen per
 request with the ``x-lynkr-pool`` header (the routing middleware). Every request crosses
 real sockets; the fakes record what lynkr sent, so each test checks both sides: what the
-client saw (PROTOCOL.md B.4/B.5) and what the upstream received (B.2/B.3, B.6–B.8).
+client saw (docs/protocol.md B.4/B.5) and what the upstream received (B.2/B.3, B.6–B.8).
 """
 
 from __future__ import annotations
@@ -842,7 +842,7 @@ def test_tool_calls_with_finish_reason_stop_are_tool_use(
 def test_more_upstream_statuses_per_the_mapping_table(
     upstreams: dict[str, Any], http: httpx.Client, scenario: Any, status: int, error_type: str
 ) -> None:
-    # PROTOCOL.md B.4 error table: 402 → billing_error, 408/504 → 504 timeout_error,
+    # docs/protocol.md B.4 error table: 402 → billing_error, 408/504 → 504 timeout_error,
     # 502/503 → 529 overloaded_error (Claude Code retries those with backoff).
     upstreams["openai"].default = scenario
     response = http.post("/v1/messages", json=request_body(), headers=headers_for("openrouter"))

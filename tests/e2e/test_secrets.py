@@ -1,4 +1,4 @@
-"""No provider credential ever reaches a log line or a client, whatever happens (§5.2 canary)."""
+"""No provider credential (a canary key) ever reaches a log line or a client, whatever happens."""
 
 from __future__ import annotations
 

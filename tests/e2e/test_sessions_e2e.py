@@ -1,4 +1,4 @@
-"""Sessions with the real Claude Code CLI (PROTOCOL.md A.3/A.4; issue 6 "Sessions").
+"""Sessions with the real Claude Code CLI (docs/protocol.md A.3/A.4).
 
 * `test_claude_code_requests_make_one_session_and_one_line` needs only the CLI and the fake
   upstream: the requests Claude Code really sends in a 2-turn tool round trip, replayed into a

@@ -1,4 +1,4 @@
-"""Issue 4's "Done means": a lynkr.yaml with three pools behaves as the seed promises.
+"""A lynkr.yaml shaped like README.md's three-pool example behaves as documented.
 
 Small requests go to the local pool, mid-sized tool lists to the moderate one, Claude
 Code's 24 tools to the complex one; a dead provider there is skipped within one request
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 
 MODEL = "claude-opus-4-8"
 TIMEOUT = 10.0
-# The repository's copy of reference/claude-code-request-sample.json (identical).
+# The recorded Claude Code request (docs/protocol.md A.7.4).
 SAMPLE = json.loads(
     (REPO / "tests" / "middleware" / "data" / "claude-code-request-sample.json").read_text(
         encoding="utf-8"
@@ -47,7 +47,7 @@ def provider(fake_url: str, name: str) -> dict[str, Any]:
 
 
 def three_pools(fake_url: str) -> dict[str, Any]:
-    """The options of `lynkr_config` for the seed's three-pool lynkr.yaml."""
+    """The options of `lynkr_config` for a lynkr.yaml like README.md's three-pool example."""
     return {
         "providers": {name: provider(fake_url, name) for name in ("local", "mid", "big", "spare")},
         "pools": {

@@ -1,9 +1,8 @@
 """lynkr running tools itself: server mode for a plain HTTP client, hybrid mode with Claude Code.
 
-Issue #6, "Done means": with `tools.execution: server`, a plain POST to /v1/messages can
-ask "run the tests and commit if they pass" against a fake upstream that scripts the
-model, and it happens in a temp repository; with the default config nothing on the host
-can be touched.
+With `tools.execution: server`, a plain POST to /v1/messages can ask "run the tests and
+commit if they pass" against a fake upstream that scripts the model, and it happens in a
+temp repository; with the default config nothing on the host can be touched.
 """
 
 from __future__ import annotations

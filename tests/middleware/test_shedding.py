@@ -143,7 +143,7 @@ async def test_exempt_paths_are_an_option() -> None:
 
 
 async def test_burst_of_ten_times_capacity() -> None:
-    """§9 #17: the excess is answered 529 while the admitted ones still run; they complete."""
+    """The excess is answered 529 at once while the admitted ones still run; they complete."""
 
     app = Gated()
     shedding = SheddingMiddleware(app, max_concurrent=3, max_queue=0)

@@ -31,7 +31,7 @@ PNG = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
 
 
 def claude_code_body() -> dict[str, Any]:
-    """Request 2 of the recorded tool round trip (PROTOCOL.md A.7) at its real size (~80 KB).
+    """Request 2 of the recorded tool round trip (docs/protocol.md A.7) at its real size (~80 KB).
 
     The sample lists its 24 tools by name and shows only Bash: every tool is
     restored as a copy of Bash, Workflow with its 18.8k-character description,
@@ -84,7 +84,7 @@ def _sample_messages() -> list[dict[str, Any]]:
 
 FIRST, SYSTEM, _, _ = _sample_messages()
 
-# Every shape PROTOCOL.md A.4–A.8 records; each must reach the inner app.
+# Every shape docs/protocol.md A.4–A.8 records; each must reach the inner app.
 CLAUDE_CODE_SHAPES: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "first request [user, system] (A.7.1)": (
         "/v1/messages",

@@ -1,7 +1,7 @@
 """Fuzz ValidationMiddleware: random JSON and random mutations of a real Claude Code body.
 
-Whatever arrives, the client never sees a 500 (issue 4), every 4xx is an
-Anthropic error body, a 200 carries the client's exact bytes, and jsonschema-rs
+Whatever arrives, the client never sees a 500, every 4xx is an Anthropic
+error body, a 200 carries the client's exact bytes, and jsonschema-rs
 agrees with the reference Draft 2020-12 validator (`jsonschema`): the same bodies
 pass, and the problem a refused body is told is one the reference finds too.
 """

@@ -1,4 +1,4 @@
-"""Request rewriting for Anthropic-format upstreams (anthropic.py, PROTOCOL.md B.9, case 48)."""
+"""Anthropic-format upstreams: request rewriting (anthropic.py, docs/protocol.md B.9, case 48)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""`lynkr.protocol`'s public surface and its purity (DESIGN.md §2: stdlib, orjson, errors only)."""
+"""`lynkr.protocol`'s public surface and its purity (stdlib, orjson, errors only).
+
+The layers and what each may import: docs/architecture.md, The layers.
+"""
 
 from __future__ import annotations
 

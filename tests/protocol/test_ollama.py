@@ -1,4 +1,4 @@
-"""Anthropic ⇄ Ollama `/api/chat` (ollama.py, PROTOCOL.md B.6, cases 46–47), from golden files.
+"""Anthropic ⇄ Ollama `/api/chat` (ollama.py, docs/protocol.md B.6, cases 46–47), from golden files.
 
 Generated ids are compared by shape: `toolu_…`/`msg_…` with 24 random hex
 digits read as `toolu_GENERATED`/`msg_GENERATED`.

@@ -1,4 +1,4 @@
-"""Properties of the OpenAI translators (PROTOCOL.md B.3–B.5), checked on generated data.
+"""Properties of the OpenAI translators (docs/protocol.md B.3–B.5), checked on generated data.
 
 1. Anthropic → OpenAI → a simulated upstream echoing each assistant turn →
    Anthropic keeps roles, tool ids, names, arguments and result contents,

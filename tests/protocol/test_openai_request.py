@@ -1,4 +1,4 @@
-"""Anthropic → OpenAI request translation (openai_request.py, PROTOCOL.md B.3, cases 1–21)."""
+"""Anthropic → OpenAI request translation (openai_request.py, docs/protocol.md B.3, cases 1–21)."""
 
 from __future__ import annotations
 

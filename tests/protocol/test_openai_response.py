@@ -1,4 +1,4 @@
-"""OpenAI → Anthropic response translation (openai_response.py, PROTOCOL.md B.4, cases 22–28)."""
+"""OpenAI → Anthropic response mapping (openai_response.py, docs/protocol.md B.4, cases 22–28)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OpenAI SSE → Anthropic SSE translation (openai_stream.py, PROTOCOL.md B.5, cases 29–39)."""
+"""OpenAI SSE → Anthropic SSE translation (openai_stream.py, docs/protocol.md B.5, cases 29–39)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def test_noise_split_at_every_offset() -> None:
 
 
 def test_keep_alive_before_the_first_token() -> None:
-    """Case 39: message_start and a ping go out at once; the adapter pings while it waits."""
+    """Case 39: `start()` sends message_start and a ping at once; `ping()` frames sent before
+    the first token stay in order, and the stream still ends in message_stop."""
     translator = OpenAIStreamTranslator(model="claude-x", message_id="msg_test")
     head = translator.start()
     assert [p["type"] for p in events(head)] == ["message_start", "ping"]

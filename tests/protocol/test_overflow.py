@@ -1,4 +1,4 @@
-"""Context-overflow rewording (overflow.py, PROTOCOL.md A.9, B.4 and golden case 41)."""
+"""Context-overflow rewording (overflow.py, docs/protocol.md A.9, B.4 and golden case 41)."""
 
 from __future__ import annotations
 

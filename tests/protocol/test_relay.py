@@ -1,4 +1,4 @@
-"""The Anthropic-format stream relay (relay.py, PROTOCOL.md B.9 and A.9)."""
+"""The Anthropic-format stream relay (relay.py, docs/protocol.md B.9 and A.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Server tools on OpenAI-format upstreams (server_tools.py, PROTOCOL.md A.8, B.3, case 49)."""
+"""Server tools on OpenAI-format upstreams (server_tools.py, docs/protocol.md A.8, B.3, case 49)."""
 
 from __future__ import annotations
 

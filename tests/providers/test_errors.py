@@ -1,4 +1,4 @@
-"""Upstream error answers map to Anthropic errors that say what to fix (issue #2, case 40-41)."""
+"""Upstream errors map to Anthropic errors that say what to fix (docs/protocol.md cases 40–41)."""
 
 from __future__ import annotations
 

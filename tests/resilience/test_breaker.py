@@ -1,4 +1,4 @@
-"""Breaker transitions under a fake clock (reliability-performance.md §3 testing, §9 #19)."""
+"""Breaker transitions under a fake clock: tests advance it instead of sleeping."""
 
 from __future__ import annotations
 
@@ -328,7 +328,8 @@ def test_closing_resets_the_open_duration() -> None:
 
 
 def test_lifecycle_of_the_fault_matrix() -> None:
-    """§9 #19: 5 failures, 29 s / 31 s, probe fails, 61 s, probe succeeds twice."""
+    """5 failures open it; open at 29 s, half-open at 31 s; a failed probe re-opens it for 60 s;
+    at 61 s two good probes close it."""
     clock = FakeClock()
     breaker = make(clock)
     fail(breaker, 5)
