@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from lynkr.config import Config, located_issue
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from lynkr.agent.loop import ToolLoop
     from lynkr.agent.tools import ToolContext
 
-__all__ = ["build_loop", "configured_secrets"]
+__all__ = ["build_loop", "configured_secrets", "protected_paths"]
 
 
 def configured_secrets(config: Config) -> list[str]:
@@ -32,6 +33,20 @@ def configured_secrets(config: Config) -> list[str]:
         for p in config.providers.values()
         for secret in provider_secrets(p.api_key.reveal() if p.api_key else None, p.headers)
     ]
+
+
+def protected_paths(config: Config) -> tuple[Path, ...]:
+    """lynkr's own files, which no tool may read or write: config, policies, data dir.
+
+    The policy file's whole folder is protected when it has one of its own
+    (`policies/`): its siblings are the policies a config edit would switch to.
+    """
+    base = config_dir(config)
+    paths = [Path(config.file), config.server.data_dir]
+    if config.tools.policy:
+        policy = (base / config.tools.policy).resolve()
+        paths.append(policy if policy.parent == base else policy.parent)
+    return tuple(dict.fromkeys(path.resolve() for path in paths))
 
 
 def build_loop(config: Config) -> tuple[ToolLoop | None, list[Lifetime]]:
@@ -70,6 +85,7 @@ def build_loop(config: Config) -> tuple[ToolLoop | None, list[Lifetime]]:
     home = config.server.data_dir / "tool-home"
     env = scrubbed_environment(os.environ, secrets, home=str(home))
     store = SQLiteToolStore(config.server.data_dir / DATABASE_NAME)
+    protected = protected_paths(config)
 
     def context_for(session_id: str | None, calls: int) -> ToolContext:
         return ToolContext(
@@ -80,6 +96,7 @@ def build_loop(config: Config) -> tuple[ToolLoop | None, list[Lifetime]]:
             session_id=session_id,
             turn_tool_calls=calls - 1,
             allow_outside=tools.workspace.allow_outside,
+            protected=protected,
         )
 
     async def open_tools() -> None:

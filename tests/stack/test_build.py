@@ -141,3 +141,17 @@ async def test_a_failed_start_closes_what_had_opened(tmp_path: Path) -> None:
         events.append("failed")
     assert events == ["open a", "open b", "close b", "close a", "failed"]
     assert not app.ready
+
+
+def test_lynkr_s_own_files_are_protected_from_tools(tmp_path: Path) -> None:
+    from lynkr.stack.tools import protected_paths
+
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "default.yaml").write_text("{}\n")
+    path = tmp_path / "lynkr.yaml"
+    path.write_text(CONFIG + "tools: {execution: server, policy: policies/default.yaml}\n")
+    assert protected_paths(load_config(path)) == (
+        path.resolve(),
+        (tmp_path / "state").resolve(),
+        (tmp_path / "policies").resolve(),
+    )

@@ -69,6 +69,9 @@ class ToolContext:
     (`registry.scrubbed_environment`); tools never read `os.environ`.
     `allow_outside` mirrors `tools.workspace.allow_outside`: when true, paths
     outside the workspace are left to the policy's file rules.
+    `protected` are lynkr's own files (its config, the policy file, the data
+    dir): no tool reads or writes them, whatever the policy says, because a
+    model that rewrites the policy has no policy at the next start.
     """
 
     workspace: Path
@@ -78,6 +81,7 @@ class ToolContext:
     session_id: str | None
     turn_tool_calls: int = 0
     allow_outside: bool = False
+    protected: tuple[Path, ...] = ()
 
 
 @runtime_checkable
