@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from lynkr.policy import Workspace
+from lynkr.sandbox import Sandbox, Unconfined
 from lynkr.stores.tools import ToolStore
 
 __all__ = [
@@ -82,6 +83,8 @@ class ToolContext:
     turn_tool_calls: int = 0
     allow_outside: bool = False
     protected: tuple[Path, ...] = ()
+    # Where the processes tools start run (`tools.sandbox`); Unconfined = as lynkr's user.
+    sandbox: Sandbox = field(default_factory=Unconfined)
 
 
 @runtime_checkable

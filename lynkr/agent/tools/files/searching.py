@@ -220,7 +220,12 @@ class GrepTool:
             argv += ["--glob", arguments["glob"]]
         argv += ["--regexp", arguments["pattern"], "--", display_path(context, base)]
         result = await run_process(
-            argv, cwd=context.workspace, env=context.env, timeout=30, max_output_bytes=1 << 20
+            argv,
+            cwd=context.workspace,
+            env=context.env,
+            timeout=30,
+            max_output_bytes=1 << 20,
+            sandbox=context.sandbox,
         )
         if result.exit_code not in (0, 1):
             raise ToolError(f"search failed: {result.output.strip()[:500]}")
