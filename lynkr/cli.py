@@ -12,6 +12,7 @@ version.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -252,6 +253,10 @@ def serve(
 
     try:
         config = load_config(file)
+        if host is not None:  # the front door allows the address really bound
+            config = dataclasses.replace(
+                config, server=dataclasses.replace(config.server, host=host)
+            )
         app = build_app(config)
     except ConfigError as error:
         print(format_text(error.issues, file), file=sys.stderr)
