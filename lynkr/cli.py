@@ -269,24 +269,21 @@ def serve(
     served = served_app(config, app)
     if server == "granian":
         return _run_granian(file, served, bind_host, bind_port, config.server.log_level)
-    return _run_uvicorn(served, bind_host, bind_port, config.server.log_level)
+    from lynkr.serving import HeadLimits, run_uvicorn
 
-
-def _run_uvicorn(app: ASGIApp, host: str, port: int, log_level: str) -> int:
-    """uvicorn with uvloop and httptools (both come with uvicorn[standard])."""
-    import uvicorn
-
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        lifespan="on",
-        log_level=log_level,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
+    limits = config.server.limits
+    return run_uvicorn(
+        served,
+        bind_host,
+        bind_port,
+        config.server.log_level,
+        limits=HeadLimits(
+            max_connections=limits.max_connections,
+            max_header_bytes=limits.max_header_bytes,
+            header_timeout=limits.header_timeout_seconds,
+        ),
+        keep_alive_seconds=limits.keep_alive_seconds,
     )
-    return 0
 
 
 # The app `serve` built, for a granian worker forked from this process.

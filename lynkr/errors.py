@@ -45,6 +45,7 @@ __all__ = [
     "Overloaded",
     "PermissionDenied",
     "RateLimited",
+    "RequestTimeout",
     "RequestTooLarge",
     "UpstreamConnectError",
     "UpstreamError",
@@ -107,6 +108,13 @@ class PermissionDenied(ClientError):
 class NotFound(ClientError):
     status_code = 404
     error_type = "not_found_error"
+
+
+class RequestTimeout(ClientError):
+    """The client did not send its whole request body in time (`server.limits`)."""
+
+    status_code = 408
+    error_type = "timeout_error"
 
 
 class RequestTooLarge(ClientError):

@@ -21,6 +21,13 @@ Two ways in, both closed here, before any other layer runs:
   CORS answers: the preflight (`OPTIONS`) is answered here, and responses
   carry `access-control-allow-origin`.
 
+* **Stalled bodies.** A request whose body has not arrived whole
+  `body_timeout_seconds` after its head gets 408, wherever a layer is waiting
+  for it: a client that sends a head and then trickles (or nothing) cannot
+  keep a shedding slot, a worker or memory. Once the body is in, `receive`
+  passes through untouched (a streaming answer waits on it for the client's
+  disconnect).
+
 Refusals are in the client's API shape: Anthropic's (403 `permission_error`,
 400 `invalid_request_error` for the media type) or OpenAI's on OpenAI paths,
 each saying which setting allows the request. Lifespan and other scope types
@@ -32,6 +39,7 @@ for the Host (benchmarks/guard.py measures it).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Sequence
 
@@ -46,7 +54,13 @@ from lynkr.asgi import (
     send_error,
     send_json,
 )
-from lynkr.errors import ClientError, LynkrError, PermissionDenied, openai_error_body
+from lynkr.errors import (
+    ClientError,
+    LynkrError,
+    PermissionDenied,
+    RequestTimeout,
+    openai_error_body,
+)
 
 __all__ = ["GuardMiddleware", "host_name"]
 
@@ -67,8 +81,12 @@ class GuardMiddleware:
         allowed_hosts: Sequence[str] = (),
         allowed_origins: Sequence[str] = (),
         openai_paths: Sequence[str] = ("/v1/chat/completions",),
+        body_timeout_seconds: float = 60.0,
     ) -> None:
+        if body_timeout_seconds <= 0:
+            raise ValueError("body_timeout_seconds must be above 0 (e.g. 60)")
         self.app = app
+        self.body_timeout = body_timeout_seconds
         names = {_normal(name) for name in allowed_hosts if name}
         self.any_host = "*" in names
         self._suffixes = tuple("." + n[2:] for n in names if n.startswith("*.") and len(n) > 2)
@@ -104,16 +122,32 @@ class GuardMiddleware:
         if method in _BODY_METHODS and not _is_json(media):
             await self._refuse(scope, send, _media_error(media))
             return
-        if origin is None:
-            await self.app(scope, receive, send)
-            return
-        if not self._origin_allowed(origin):
-            await self._refuse(scope, send, _origin_error(origin))
-            return
-        if method == "OPTIONS":
-            await _preflight(scope, send, origin)
-            return
-        await self.app(scope, receive, _with_cors(send, origin))
+        if origin is not None:
+            if not self._origin_allowed(origin):
+                await self._refuse(scope, send, _origin_error(origin))
+                return
+            if method == "OPTIONS":
+                await _preflight(scope, send, origin)
+                return
+            send = _with_cors(send, origin)
+        await self._timed(scope, receive, send)
+
+    async def _timed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The inner app with a deadline on its body; 408 if an app other than lynkr's
+        let the deadline's error through before answering."""
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, _body_deadline(receive, self.body_timeout), watched)
+        except RequestTimeout as error:
+            if started:
+                raise
+            await self._refuse(scope, send, error)
 
     def _host_allowed(self, host: bytes) -> bool:
         verdict = self._verdicts.get(host)
@@ -145,7 +179,8 @@ class GuardMiddleware:
         return PermissionDenied(
             f"lynkr does not answer requests addressed to host '{name[:100]}' (a web page "
             "could reach lynkr through a name it controls). If you address lynkr by this "
-            f"name, add it to server.allowed_hosts in lynkr.yaml (e.g. allowed_hosts: [{name[:100]}])."
+            f"name, add it to server.allowed_hosts in lynkr.yaml "
+            f"(e.g. allowed_hosts: [{name[:100]}])."
         )
 
     async def _refuse(self, scope: Scope, send: Send, error: LynkrError) -> None:
@@ -155,6 +190,31 @@ class GuardMiddleware:
             )
             return
         await send_error(send, error, request_id=get_context(scope).request_id)
+
+
+def _body_deadline(receive: Receive, seconds: float) -> Receive:
+    """`receive` that gives up on the body `seconds` after the request began."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    complete = False
+
+    async def timed() -> Message:
+        nonlocal complete
+        if complete:
+            return await receive()
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError:
+            raise RequestTimeout(
+                f"The request body did not arrive within {seconds:g} seconds of its "
+                "headers. Send the whole body promptly (or raise "
+                "server.limits.body_timeout_seconds in lynkr.yaml)."
+            ) from None
+        complete = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
+    return timed
 
 
 def host_name(host: str) -> str:

@@ -12,6 +12,9 @@ what a session holds; lynkr's stack puts it after the layers that admit and
 parse a request (shedding, auth, openai_compat, validation) and before those
 that answer it (cache, policy, routing, failover).
 
+Each caller's turns go to its own sessions (`owned_id`: the auth key's name
+and the session id), so two keys never share, or read, one conversation.
+
 An error, or an answer the client did not get whole (it left, the stream
 broke), leaves the turn's request without an answer. Other paths and scope
 types pass straight through.
@@ -35,7 +38,7 @@ from lynkr.asgi import (
     replay_receive,
 )
 from lynkr.protocol.accumulate import assemble_answer
-from lynkr.sessions import RequestSnapshot, SessionStore, derive_session_id
+from lynkr.sessions import RequestSnapshot, SessionStore, derive_session_id, owned_id
 
 __all__ = ["SessionsMiddleware"]
 
@@ -67,7 +70,8 @@ class SessionsMiddleware:
             return
         context = get_context(scope)
         context.session_id = context.session_id or derive_session_id(scope["headers"], body)
-        recorder = _AnswerRecorder(context.session_id, self.store.snapshot(body))
+        stored_as = owned_id(context.caller, context.session_id)
+        recorder = _AnswerRecorder(stored_as, self.store.snapshot(body))
         try:
             await self.app(scope, replay_receive(scope, receive), recorder.wrap(send))
         finally:

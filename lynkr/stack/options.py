@@ -13,7 +13,8 @@ knowledge lives):
 * `policy` — a policy file name is loaded here (a policy file is config too:
   its errors point into it);
 * `guard` — the front door's options come from `server:` (`allowed_hosts`
-  plus the bind address, `allowed_origins`); a route's own entry overrides them.
+  plus the bind address, `allowed_origins`, `limits.body_timeout_seconds`);
+  a route's own entry overrides them.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def _guard(options: dict[str, Any], config: Config, route_path: str) -> None:
     server = config.server
     options["allowed_hosts"] = [*server.allowed_hosts, server.host]
     options["allowed_origins"] = list(server.allowed_origins)
+    options["body_timeout_seconds"] = server.limits.body_timeout_seconds
     options.update(inline)
 
 
