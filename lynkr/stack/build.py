@@ -149,7 +149,7 @@ def _wrap(
     place = _sessions_position(specs) if sessions is not None and route.app == "agent" else -1
     for position in reversed(range(len(specs))):
         if position + 1 == place:
-            app = _sessions_layer(app, sessions)
+            app = _sessions_layer(app, sessions, config.sessions.max_answer_bytes)
         spec = specs[position]
         options = middleware_options(spec.use, spec.options, config, route.path)
         try:
@@ -159,7 +159,7 @@ def _wrap(
         if hasattr(app, "aclose"):
             lifetimes.append(Lifetime(f"{spec.use} on {route.path}", app.aclose))
     if place == 0:
-        app = _sessions_layer(app, sessions)
+        app = _sessions_layer(app, sessions, config.sessions.max_answer_bytes)
     if not _lists_guard(route):
         app = _front(app, config, route.path)
     return app
@@ -188,10 +188,10 @@ def _sessions_position(specs: Sequence[Any]) -> int:
     return position
 
 
-def _sessions_layer(app: ASGIApp, store: Any) -> ASGIApp:
+def _sessions_layer(app: ASGIApp, store: Any, max_answer_bytes: int) -> ASGIApp:
     from lynkr.middleware.sessions import SessionsMiddleware
 
-    return SessionsMiddleware(app, store=store)
+    return SessionsMiddleware(app, store=store, max_answer_bytes=max_answer_bytes)
 
 
 def _names(route: RouteConfig, sessions: bool) -> tuple[str, ...]:
