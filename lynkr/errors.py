@@ -180,10 +180,13 @@ class ConfigIssue:
     column: int
     path: str
     message: str
+    # "warning": the config works but is unsafe; `lynkr validate --strict` fails on it.
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
-        return f"{self.file}:{self.line}:{self.column}: {where}{self.message}"
+        kind = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}:{self.column}: {kind}{where}{self.message}"
 
 
 class ConfigError(Exception):
