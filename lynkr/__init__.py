@@ -7,7 +7,7 @@ The public surface:
 * `build_app(config)` — the whole served ASGI app for a config (`LynkrApp`);
   `served_app(config, app)` adds what `lynkr serve` adds (the access log);
 * the standalone pure-ASGI middlewares, each `Cls(app, **options)` with the
-  options its section of the schema lists: `SheddingMiddleware`,
+  options its section of the schema lists: `GuardMiddleware`, `SheddingMiddleware`,
   `AuthMiddleware`, `OpenAICompatMiddleware`, `ValidationMiddleware`,
   `CacheMiddleware`, `PolicyMiddleware`, `RoutingMiddleware`,
   `FailoverMiddleware`, `SessionsMiddleware`, `AccessLogMiddleware`;
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lynkr.middleware.auth import AuthMiddleware
     from lynkr.middleware.cache import CacheMiddleware
     from lynkr.middleware.failover import FailoverMiddleware
+    from lynkr.middleware.guard import GuardMiddleware
     from lynkr.middleware.openai_compat import OpenAICompatMiddleware
     from lynkr.middleware.policy import PolicyMiddleware
     from lynkr.middleware.routing import RoutingMiddleware
@@ -51,6 +52,7 @@ _EXPORTS = {
     "Config": "lynkr.config",
     "ConfigError": "lynkr.config",
     "FailoverMiddleware": "lynkr.middleware.failover",
+    "GuardMiddleware": "lynkr.middleware.guard",
     "LynkrApp": "lynkr.stack",
     "OpenAICompatMiddleware": "lynkr.middleware.openai_compat",
     "PolicyMiddleware": "lynkr.middleware.policy",
@@ -71,6 +73,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "FailoverMiddleware",
+    "GuardMiddleware",
     "LynkrApp",
     "OpenAICompatMiddleware",
     "PolicyMiddleware",

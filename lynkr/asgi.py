@@ -98,6 +98,9 @@ class RequestContext:
     # instead of forwarding `raw_body` untouched.
     body_changed: bool = False
     session_id: str | None = None
+    # Who is calling: the name of the auth key presented (None without auth). What a
+    # caller stored (sessions, cache entries) is theirs alone.
+    caller: str | None = None
     # Routing's decision: the pool, and the rule that chose it (for x-lynkr-route).
     pool: str | None = None
     route_reason: str | None = None

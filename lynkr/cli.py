@@ -12,6 +12,7 @@ version.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.files or [DEFAULT_CONFIG],
             output=args.format,
             allow_missing_env=args.allow_missing_env,
+            strict=args.strict,
         )
     if args.command == "policy" and args.policy_command == "check":
         return policy_check(
@@ -81,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-missing-env",
         action="store_true",
         help="do not report unset ${VARS} (for CI without secrets)",
+    )
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on warnings too (unsafe orderings, routes without auth on an open bind)",
     )
     explain = commands.add_parser(
         "route", help="show which pool a request would be routed to, and why"
@@ -155,10 +162,16 @@ async def _never_served(scope: Any, receive: Any, send: Any) -> None:  # pragma:
 # validate ---------------------------------------------------------------------
 
 
-def validate(files: Sequence[str], *, output: str = "text", allow_missing_env: bool = False) -> int:
-    """Check each file fully (schema, references, middleware options).
+def validate(
+    files: Sequence[str],
+    *,
+    output: str = "text",
+    allow_missing_env: bool = False,
+    strict: bool = False,
+) -> int:
+    """Check each file fully (schema, references, middleware options, safety).
 
-    Returns the exit code: 0 valid, 1 invalid, 2 unreadable.
+    Returns the exit code: 0 valid, 1 invalid (or, with `strict`, unsafe), 2 unreadable.
     """
     from lynkr.config.report import format_json, format_text
 
@@ -169,7 +182,8 @@ def validate(files: Sequence[str], *, output: str = "text", allow_missing_env: b
         every_issue += issues
         if output == "text":
             print(format_text(issues, file))
-        status = max(status, 2 if unreadable else 1 if issues else 0)
+        failing = [i for i in issues if strict or i.severity == "error"]
+        status = max(status, 2 if unreadable else 1 if failing else 0)
     if output == "json":
         print(format_json(every_issue))
     return status
@@ -179,6 +193,7 @@ def _check(file: str, *, allow_missing_env: bool) -> tuple[list[ConfigIssue], bo
     # Building the app is part of the check (every adapter and middleware refuses bad
     # options in its constructor); none of them opens a connection or a file here.
     from lynkr.config import load_config
+    from lynkr.config.safety import safety_warnings
     from lynkr.errors import ConfigError
     from lynkr.stack import build_app
 
@@ -187,7 +202,7 @@ def _check(file: str, *, allow_missing_env: bool) -> tuple[list[ConfigIssue], bo
         build_app(config)
     except ConfigError as error:
         return error.issues, error.unreadable
-    return [], False
+    return safety_warnings(config), False
 
 
 # policy -----------------------------------------------------------------------
@@ -252,10 +267,15 @@ def serve(
 
     try:
         config = load_config(file)
+        if host is not None:  # the front door allows the address really bound
+            config = dataclasses.replace(
+                config, server=dataclasses.replace(config.server, host=host)
+            )
         app = build_app(config)
     except ConfigError as error:
         print(format_text(error.issues, file), file=sys.stderr)
         return 2 if error.unreadable else 1
+    _warn_unsafe(config)
     _configure_logging(config.server.log_level)
     config.server.data_dir.mkdir(parents=True, exist_ok=True)
     bind_host = host or config.server.host
@@ -264,28 +284,33 @@ def serve(
     served = served_app(config, app)
     if server == "granian":
         return _run_granian(file, served, bind_host, bind_port, config.server.log_level)
-    return _run_uvicorn(served, bind_host, bind_port, config.server.log_level)
+    from lynkr.serving import HeadLimits, run_uvicorn
 
-
-def _run_uvicorn(app: ASGIApp, host: str, port: int, log_level: str) -> int:
-    """uvicorn with uvloop and httptools (both come with uvicorn[standard])."""
-    import uvicorn
-
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        lifespan="on",
-        log_level=log_level,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
+    limits = config.server.limits
+    return run_uvicorn(
+        served,
+        bind_host,
+        bind_port,
+        config.server.log_level,
+        limits=HeadLimits(
+            max_connections=limits.max_connections,
+            max_header_bytes=limits.max_header_bytes,
+            header_timeout=limits.header_timeout_seconds,
+        ),
+        keep_alive_seconds=limits.keep_alive_seconds,
     )
-    return 0
 
 
 # The app `serve` built, for a granian worker forked from this process.
 _granian_app: ASGIApp | None = None
+
+
+def _warn_unsafe(config: Any) -> None:
+    """What `lynkr validate` warns about, said at start too (to stderr)."""
+    from lynkr.config.safety import safety_warnings
+
+    for warning in safety_warnings(config):
+        print(warning, file=sys.stderr)
 
 
 def _run_granian(file: str, app: ASGIApp, host: str, port: int, log_level: str) -> int:

@@ -45,6 +45,7 @@ __all__ = [
     "Overloaded",
     "PermissionDenied",
     "RateLimited",
+    "RequestTimeout",
     "RequestTooLarge",
     "UpstreamConnectError",
     "UpstreamError",
@@ -107,6 +108,13 @@ class PermissionDenied(ClientError):
 class NotFound(ClientError):
     status_code = 404
     error_type = "not_found_error"
+
+
+class RequestTimeout(ClientError):
+    """The client did not send its whole request body in time (`server.limits`)."""
+
+    status_code = 408
+    error_type = "timeout_error"
 
 
 class RequestTooLarge(ClientError):
@@ -172,10 +180,13 @@ class ConfigIssue:
     column: int
     path: str
     message: str
+    # "warning": the config works but is unsafe; `lynkr validate --strict` fails on it.
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
-        return f"{self.file}:{self.line}:{self.column}: {where}{self.message}"
+        kind = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}:{self.column}: {kind}{where}{self.message}"
 
 
 class ConfigError(Exception):

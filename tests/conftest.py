@@ -111,15 +111,17 @@ def lynkr_config(
     path: Path | str | None = None,
     port: int = 8080,
     extra: Mapping[str, Any] | None = None,
+    server: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build (and with `path`, write) a lynkr.yaml whose providers point at `fake_url`.
 
     `providers` replaces the default three (see `default_providers`); `pools` defaults to
-    ``{"main": {"providers": ["fake"]}}``; `extra` is merged at the top level last.
+    ``{"main": {"providers": ["fake"]}}``; `server` is merged into the `server:` section;
+    `extra` is merged at the top level last.
     """
     config: dict[str, Any] = {
         "version": 1,
-        "server": {"host": "127.0.0.1", "port": port, "data_dir": str(data_dir)},
+        "server": {"host": "127.0.0.1", "port": port, "data_dir": str(data_dir), **(server or {})},
         "providers": dict(providers) if providers is not None else default_providers(fake_url),
         "pools": dict(pools) if pools is not None else {"main": {"providers": ["fake"]}},
         "routing": {"default_pool": default_pool},

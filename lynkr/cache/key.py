@@ -34,7 +34,10 @@ What is in the key (`KEY_VERSION` 1), exactly:
   picks the pool when routing runs after the cache), each header's values
   split on commas, trimmed and sorted; absent headers are left out;
 * ``namespace`` — a label from the middleware's options ("" by default), so
-  two caches sharing one SQLite file never serve each other's entries.
+  two caches sharing one SQLite file never serve each other's entries;
+* ``caller`` — the name of the auth key the request presented (the request
+  context's `caller`), when an `auth` layer runs before the cache: one
+  caller's answers are never served to another. Left out without auth.
 """
 
 from __future__ import annotations
@@ -59,8 +62,13 @@ def cache_key(
     pool: str | None = None,
     headers: Mapping[str, Iterable[str]] | None = None,
     namespace: str = "",
+    caller: str | None = None,
 ) -> str:
-    """The hex SHA-256 of the canonical request, pool, key headers and namespace."""
+    """The hex SHA-256 of the canonical request, pool, key headers, namespace and caller.
+
+    `caller` (the auth key's name) keeps each caller's answers their own: a
+    request of key B never gets the reply cached for key A.
+    """
     material = {
         "v": KEY_VERSION,
         "request": canonical_request(body),
@@ -68,6 +76,8 @@ def cache_key(
         "headers": _header_values(headers or {}),
         "namespace": namespace,
     }
+    if caller is not None:  # absent rather than null: keys made without auth stay as they were
+        material["caller"] = caller
     return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "SandboxConfig",
     "Secret",
     "ServerConfig",
+    "ServerLimits",
     "SessionsConfig",
     "ShellConfig",
     "TestProfileConfig",
@@ -64,6 +65,18 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """`server.limits`: what a client may hold before lynkr answers it (the ASGI server's
+    connection, head size and head-read bounds; the body-read deadline)."""
+
+    max_connections: int = 1024
+    max_header_bytes: int = 65536
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: float = 5.0
+    body_timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str
     port: int
@@ -71,6 +84,9 @@ class ServerConfig:
     log_level: str
     access_log: bool
     ping_interval: float
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +153,7 @@ class SessionsConfig:
     retention_days: float
     max_sessions: int
     write_delay_ms: float
+    max_answer_bytes: int = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +265,9 @@ def build_config(
             log_level=server["log_level"],
             access_log=server["access_log"],
             ping_interval=float(server["ping_interval"]),
+            allowed_hosts=tuple(server["allowed_hosts"]),
+            allowed_origins=tuple(server["allowed_origins"]),
+            limits=ServerLimits(**server["limits"]),
         ),
         providers=providers,
         pools=pools,

@@ -17,11 +17,17 @@ def format_text(issues: Sequence[ConfigIssue], file: str) -> str:
     then a count, so a long list still ends with the news."""
     if not issues:
         return f"{file}: ok"
-    count = f"{len(issues)} error" + ("" if len(issues) == 1 else "s")
-    return "\n".join([*(str(issue) for issue in issues), f"{count} in {file}"])
+    errors = sum(issue.severity == "error" for issue in issues)
+    warnings = len(issues) - errors
+    counts = [
+        f"{n} {kind}" + ("" if n == 1 else "s")
+        for n, kind in ((errors, "error"), (warnings, "warning"))
+        if n
+    ]
+    return "\n".join([*(str(issue) for issue in issues), f"{', '.join(counts)} in {file}"])
 
 
 def format_json(issues: Sequence[ConfigIssue]) -> str:
-    """A JSON list of `{file, line, column, path, message}` for CI annotations."""
+    """A JSON list of `{file, line, column, path, message, severity}` for CI annotations."""
     records = [dataclasses.asdict(issue) for issue in issues]
     return orjson.dumps(records, option=orjson.OPT_INDENT_2).decode()

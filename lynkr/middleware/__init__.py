@@ -13,6 +13,7 @@ from typing import Any
 __all__ = ["MIDDLEWARE", "load_middleware"]
 
 MIDDLEWARE: dict[str, str] = {
+    "guard": "lynkr.middleware.guard:GuardMiddleware",
     "shedding": "lynkr.middleware.shedding:SheddingMiddleware",
     "auth": "lynkr.middleware.auth:AuthMiddleware",
     "openai_compat": "lynkr.middleware.openai_compat:OpenAICompatMiddleware",

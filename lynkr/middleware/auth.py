@@ -4,17 +4,23 @@ Accepts the key the way Claude Code and the Anthropic SDKs send it, as
 `x-api-key: KEY` or `Authorization: Bearer KEY` (docs/protocol.md A.3, case 44), and
 compares in constant time. The client's credential never travels further than
 this: provider adapters send the provider's own key.
+
+Each key is a string or `{name, key}`. The matching key's name becomes the
+request's `caller`: what a caller stores (its sessions, its cache entries) is
+scoped to it, and logs name it. A key given without a name is named by a short
+digest of it (`key-3f2a…`), stable across restarts and useless to an attacker.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from lynkr.asgi import ASGIApp, Receive, Scope, Send, api_path, get_context, header, send_error
 from lynkr.errors import AuthenticationError
 
-__all__ = ["AuthMiddleware"]
+__all__ = ["AuthMiddleware", "key_name", "named_keys"]
 
 
 class AuthMiddleware:
@@ -24,17 +30,17 @@ class AuthMiddleware:
         self,
         app: ASGIApp,
         *,
-        keys: Sequence[str],
+        keys: Sequence[str | Mapping[str, str]],
         exempt_paths: Sequence[str] = ("/", "/health", "/ready"),
     ) -> None:
-        cleaned = [key for key in keys if key]
-        if not cleaned:
+        named = named_keys(keys)
+        if not named:
             raise ValueError(
                 "auth needs at least one non-empty key in `keys` "
                 "(e.g. keys: ['${LYNKR_CLIENT_KEY}'] with that variable set)"
             )
         self.app = app
-        self._keys = [key.encode() for key in cleaned]
+        self._keys = [(key.encode(), name) for key, name in named]
         # Probes answer without a key: Claude Code's start-up HEAD / carries none (A.2).
         self.exempt_paths = frozenset(exempt_paths)
 
@@ -42,7 +48,9 @@ class AuthMiddleware:
         if scope["type"] != "http" or api_path(scope["path"]) in self.exempt_paths:
             await self.app(scope, receive, send)
             return
-        if self._accepts(scope):
+        caller = self._caller(scope)
+        if caller is not None:
+            get_context(scope).caller = caller
             await self.app(scope, receive, send)
             return
         error = AuthenticationError(
@@ -52,7 +60,8 @@ class AuthMiddleware:
         )
         await send_error(send, error, request_id=get_context(scope).request_id)
 
-    def _accepts(self, scope: Scope) -> bool:
+    def _caller(self, scope: Scope) -> str | None:
+        """The name of the key the request carries; None when it carries none of them."""
         offered = []
         api_key = header(scope, b"x-api-key")
         if api_key:
@@ -61,9 +70,36 @@ class AuthMiddleware:
         if authorization and authorization[:7].lower() == "bearer ":
             offered.append(authorization[7:].strip())
         # Compare against every key without stopping early: timing tells nothing.
-        matched = False
+        matched = None
         for candidate in offered:
             encoded = candidate.encode()
-            for key in self._keys:
-                matched |= hmac.compare_digest(encoded, key)
+            for key, name in self._keys:
+                if hmac.compare_digest(encoded, key):
+                    matched = name
         return matched
+
+
+def named_keys(keys: Sequence[str | Mapping[str, str]]) -> list[tuple[str, str]]:
+    """(key, name) for each configured key; a bare key is named by a digest of it."""
+    named = []
+    for entry in keys:
+        if isinstance(entry, Mapping):
+            key, name = entry.get("key", ""), entry.get("name", "")
+        else:
+            key, name = entry, ""
+        if not key:
+            continue
+        named.append((key, name or key_name(key)))
+    names = [name for _, name in named]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"auth: key name {repeated[0]!r} is used twice; give every key its own name "
+            "(the name decides whose sessions and cache entries a request sees)"
+        )
+    return named
+
+
+def key_name(key: str) -> str:
+    """The name of an unnamed key: a digest prefix, stable and not reversible."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]

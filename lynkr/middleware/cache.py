@@ -128,7 +128,11 @@ class CacheMiddleware:
         if body is None:
             return
         key = cache_key(
-            body, pool=context.pool, headers=self._key_values(scope), namespace=self.namespace
+            body,
+            pool=context.pool,
+            headers=self._key_values(scope),
+            namespace=self.namespace,
+            caller=context.caller,
         )
         context.cache_key = key
         streaming = body.get("stream") is True

@@ -12,6 +12,9 @@ what a session holds; lynkr's stack puts it after the layers that admit and
 parse a request (shedding, auth, openai_compat, validation) and before those
 that answer it (cache, policy, routing, failover).
 
+Each caller's turns go to its own sessions (`owned_id`: the auth key's name
+and the session id), so two keys never share, or read, one conversation.
+
 An error, or an answer the client did not get whole (it left, the stream
 broke), leaves the turn's request without an answer. Other paths and scope
 types pass straight through.
@@ -35,7 +38,7 @@ from lynkr.asgi import (
     replay_receive,
 )
 from lynkr.protocol.accumulate import assemble_answer
-from lynkr.sessions import RequestSnapshot, SessionStore, derive_session_id
+from lynkr.sessions import RequestSnapshot, SessionStore, derive_session_id, owned_id
 
 __all__ = ["SessionsMiddleware"]
 
@@ -50,9 +53,14 @@ class SessionsMiddleware:
     one); opening and closing it is its owner's job (`lynkr serve`'s lifespan).
     """
 
-    def __init__(self, app: ASGIApp, *, store: SessionStore) -> None:
+    def __init__(
+        self, app: ASGIApp, *, store: SessionStore, max_answer_bytes: int = 16 * 1024 * 1024
+    ) -> None:
+        if max_answer_bytes < 1:
+            raise ValueError("max_answer_bytes must be at least 1 (e.g. 16777216)")
         self.app = app
         self.store = store
+        self.max_answer_bytes = max_answer_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -67,7 +75,8 @@ class SessionsMiddleware:
             return
         context = get_context(scope)
         context.session_id = context.session_id or derive_session_id(scope["headers"], body)
-        recorder = _AnswerRecorder(context.session_id, self.store.snapshot(body))
+        stored_as = owned_id(context.caller, context.session_id)
+        recorder = _AnswerRecorder(stored_as, self.store.snapshot(body), self.max_answer_bytes)
         try:
             await self.app(scope, replay_receive(scope, receive), recorder.wrap(send))
         finally:
@@ -76,7 +85,13 @@ class SessionsMiddleware:
     def _submit(self, recorder: _AnswerRecorder) -> None:
         """Queue the turn; its answer is assembled on the store's writer, not here."""
         answer = None
-        if recorder.status == 200 and recorder.complete:
+        if recorder.too_large:
+            _log.warning(
+                "session_answer_not_recorded",
+                session=recorder.session_id,
+                reason=f"answer over sessions.max_answer_bytes ({self.max_answer_bytes} bytes)",
+            )
+        elif recorder.status == 200 and recorder.complete:
             answer = partial(assemble_answer, b"".join(recorder.chunks), recorder.content_type)
         try:
             self.store.submit_turn(recorder.session_id, recorder.request, answer)
@@ -85,17 +100,34 @@ class SessionsMiddleware:
 
 
 class _AnswerRecorder:
-    """Keeps a copy of the answer's bytes as they go out."""
+    """Keeps a copy of the answer's bytes as they go out, up to `limit` bytes.
 
-    __slots__ = ("chunks", "complete", "content_type", "request", "session_id", "status")
+    Past the limit the copy is dropped at once (an upstream's endless answer
+    must not grow lynkr's memory); the client still gets every byte.
+    """
 
-    def __init__(self, session_id: str, request: RequestSnapshot) -> None:
+    __slots__ = (
+        "chunks",
+        "complete",
+        "content_type",
+        "kept",
+        "limit",
+        "request",
+        "session_id",
+        "status",
+        "too_large",
+    )
+
+    def __init__(self, session_id: str, request: RequestSnapshot, limit: int) -> None:
         self.session_id = session_id
         self.request = request
+        self.limit = limit
         self.status = 0
         self.content_type = ""
         self.chunks: list[bytes] = []
+        self.kept = 0
         self.complete = False
+        self.too_large = False
 
     def wrap(self, send: Send) -> Send:
         async def recording(message: Message) -> None:
@@ -105,9 +137,18 @@ class _AnswerRecorder:
                     if name.lower() == b"content-type":
                         self.content_type = value.decode("latin-1")
             elif message["type"] == "http.response.body" and self.status == 200:
-                self.chunks.append(message.get("body", b""))
+                self._keep(message.get("body", b""))
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 self.complete = True
 
         return recording
+
+    def _keep(self, chunk: bytes) -> None:
+        if self.too_large:
+            return
+        self.kept += len(chunk)
+        if self.kept > self.limit:
+            self.too_large, self.chunks = True, []
+            return
+        self.chunks.append(chunk)

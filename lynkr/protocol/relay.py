@@ -7,6 +7,13 @@ chunk exactly as received. Along the way it notes, by scanning bytes, whether
 the stream finished (`message_stop`) or failed (`event: error`): A.9 shows a
 stream lacking the former, or carrying the latter, makes Claude Code retry
 without streaming, so the caller needs both facts.
+
+A hostile or broken upstream cannot make the relay slow or large: the bytes
+of an unfinished frame are kept as the pieces they came in and only the new
+chunk (plus the three bytes before it) is searched for a frame's end, so a
+frame cut into n chunks costs O(size), not O(n × size); and a frame (the
+first one included) unfinished after `max_frame` bytes raises `FrameTooLarge`,
+which ends the answer with an error instead of growing memory.
 """
 
 from __future__ import annotations
@@ -15,9 +22,15 @@ import re
 
 import orjson
 
+from lynkr.protocol.frames import FrameTooLarge
 from lynkr.protocol.sse import SSEDecoder, SSEEvent, encode_event
 
-__all__ = ["AnthropicStreamRelay"]
+__all__ = ["MAX_FRAME", "AnthropicStreamRelay"]
+
+# The most bytes one unfinished frame may hold. Anthropic's frames are a few KB
+# (deltas are cut small, `message_start` carries only the message's shell); 16 MiB
+# is far past any real one and bounds what a line without an end can cost.
+MAX_FRAME = 16 * 1024 * 1024
 
 # An `event:` line naming one of the two events the relay watches. It counts
 # only right after a real line break: inside JSON data a break is escaped as
@@ -29,6 +42,8 @@ _WATCHED = re.compile(rb"event: ?(message_stop|error)[\r\n]")
 # precede a chunk boundary.
 _TAIL = len(b"\nevent: message_stop\n") - 1
 _BLANK_LINES = (b"\n\n", b"\r\n\r\n", b"\r\r")
+# Bytes of a blank-line mark that can sit before a chunk boundary.
+_MARK_TAIL = max(len(mark) for mark in _BLANK_LINES) - 1
 
 
 class AnthropicStreamRelay:
@@ -38,14 +53,27 @@ class AnthropicStreamRelay:
     plus a few bytes of carry-over, with no JSON parsing and no copy.
     """
 
-    __slots__ = ("_decoder", "_held", "_model", "_partial", "_tail", "completed", "errored")
+    __slots__ = (
+        "_decoder",
+        "_held",
+        "_max_frame",
+        "_model",
+        "_partial",
+        "_partial_size",
+        "_tail",
+        "completed",
+        "errored",
+    )
 
-    def __init__(self, model: str | None) -> None:
+    def __init__(self, model: str | None, *, max_frame: int = MAX_FRAME) -> None:
         self._model = model
+        self._max_frame = max_frame
         # Until the first event is out: its decoder and the bytes held back.
         self._decoder: SSEDecoder | None = SSEDecoder() if model is not None else None
         self._held = bytearray()
-        self._partial = b""  # the start of a frame whose end has not arrived yet
+        # The start of a frame whose end has not arrived yet, in the pieces it came in.
+        self._partial: list[bytes] = []
+        self._partial_size = 0
         self._tail = b"\n"  # the stream starts at a line start
         self.completed = False  # an `event: message_stop` line was seen
         self.errored = False  # an `event: error` line was seen
@@ -62,6 +90,8 @@ class AnthropicStreamRelay:
         if self._decoder is None:
             return self._whole_frames(chunk)
         self._held += chunk
+        if len(self._held) > self._max_frame:
+            self._too_large()
         # Decode only as far as the first blank line, so a big first chunk (a
         # whole buffered response) is not parsed event by event; the rest stays
         # in `_held` and goes out untouched.
@@ -80,18 +110,50 @@ class AnthropicStreamRelay:
         """
         if self._decoder is not None:
             return self._release(self._decoder.flush())
-        partial, self._partial = self._partial, b""
+        partial, self._partial, self._partial_size = b"".join(self._partial), [], 0
         if not partial.strip() or not (self.completed or self.errored):
             return b""
         return partial + (b"\n" if partial.endswith((b"\n", b"\r")) else b"\n\n")
 
     def _whole_frames(self, chunk: bytes) -> bytes:
-        if not self._partial and chunk.endswith(b"\n\n"):
-            return chunk  # the common case: no copy
-        data = self._partial + chunk if self._partial else chunk
-        end = _last_blank_line_end(data)
-        self._partial = data[end:]
-        return data[:end]
+        """The frames `chunk` finishes (with the start held before it); the rest is held."""
+        partial = self._partial
+        if not partial:
+            if chunk.endswith(b"\n\n"):
+                return chunk  # the common case: no copy
+            end = _last_blank_line_end(chunk)
+            if end:
+                self._hold(chunk[end:])
+                return chunk[:end]
+            self._hold(chunk)
+            return b""
+        # The held bytes end no frame: only a mark reaching into `chunk` can.
+        before = partial[-1][-_MARK_TAIL:]
+        end = _last_blank_line_end(before + chunk) - len(before)
+        if end <= 0:
+            self._hold(chunk)
+            return b""
+        partial.append(chunk[:end])
+        frames = b"".join(partial)
+        self._partial, self._partial_size = [], 0
+        self._hold(chunk[end:])
+        return frames
+
+    def _hold(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self._partial.append(piece)
+        self._partial_size += len(piece)
+        if self._partial_size > self._max_frame:
+            self._too_large()
+
+    def _too_large(self) -> None:
+        self._partial, self._partial_size, self._held = [], 0, bytearray()
+        self._decoder = None
+        raise FrameTooLarge(
+            f"the upstream sent an event longer than {self._max_frame:,} bytes without "
+            "ending it; the stream was stopped (a broken or hostile provider)"
+        )
 
     def _release(self, events: list[SSEEvent]) -> bytes:
         held, self._held, self._decoder = bytes(self._held), bytearray(), None

@@ -327,20 +327,44 @@ class BreakerRegistry:
 
     Shared state: build it once and hand the same registry to every user
     (the failover middleware and the provider pool).
+
+    Bounded: names come from config (providers), but a registry must not grow
+    with whatever names a caller invents. Past `max_breakers`, the least
+    recently used *closed* breaker is forgotten (a closed breaker with its
+    window lost is a fresh closed breaker: nothing a client could exploit); an
+    open or half-open one is kept, since forgetting it would let traffic through.
     """
 
-    def __init__(self, settings: BreakerSettings | None = None, *, clock: Clock | None = None):
+    def __init__(
+        self,
+        settings: BreakerSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        max_breakers: int = 1024,
+    ):
         self.settings = settings or BreakerSettings()
         self._clock = clock or MonotonicClock()
         self._breakers: dict[str, CircuitBreaker] = {}
+        self.max_breakers = max_breakers
 
     def get(self, name: str) -> CircuitBreaker:
         """The breaker for `name`, created closed on first use."""
-        breaker = self._breakers.get(name)
+        breaker = self._breakers.pop(name, None)
         if breaker is None:
             breaker = CircuitBreaker(name, self.settings, clock=self._clock)
-            self._breakers[name] = breaker
+            if len(self._breakers) >= self.max_breakers:
+                self._forget_one_closed()
+        self._breakers[name] = breaker  # (re)inserted last: the dict's order is recency
         return breaker
+
+    def __len__(self) -> int:
+        return len(self._breakers)
+
+    def _forget_one_closed(self) -> None:
+        for name, breaker in self._breakers.items():
+            if breaker.state == "closed":
+                del self._breakers[name]
+                return
 
     def snapshot(self) -> dict[str, dict[str, object]]:
         """Every breaker's `snapshot()` by name."""

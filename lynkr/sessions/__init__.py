@@ -19,7 +19,7 @@ from lynkr.sessions.encoding import (
     encode_messages,
 )
 from lynkr.sessions.endpoint import SessionsEndpoint
-from lynkr.sessions.identity import derive_session_id
+from lynkr.sessions.identity import derive_session_id, owned_id, split_owned
 from lynkr.sessions.sqlite import SQLiteSessionStore
 from lynkr.sessions.store import BacklogFull, SessionStore, TurnRef
 
@@ -35,4 +35,6 @@ __all__ = [
     "derive_session_id",
     "encode_message",
     "encode_messages",
+    "owned_id",
+    "split_owned",
 ]

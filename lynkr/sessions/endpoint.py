@@ -13,6 +13,7 @@ import orjson
 
 from lynkr.asgi import Receive, Scope, Send, api_path, get_context, send_error
 from lynkr.errors import NotFound, PermissionDenied
+from lynkr.sessions.identity import owned_id
 from lynkr.sessions.store import SessionStore
 
 if TYPE_CHECKING:
@@ -30,8 +31,9 @@ _MAX_LIMIT = 1000
 class SessionsEndpoint:
     """Lists sessions and shows one, read from a `SessionStore`.
 
-    Loopback clients only (until inbound auth exists): others get a 403
-    `permission_error`; an unknown id is a 404 `not_found_error`. Mount it for
+    Loopback clients only: others get a 403 `permission_error`; an unknown id
+    is a 404 `not_found_error`. A caller (the `auth` key's name) sees only its
+    own sessions; another caller's id is as unknown as one never used. Mount it for
     any path under `/v1/lynkr/sessions` (a client path prefix is allowed).
     """
 
@@ -66,13 +68,15 @@ class SessionsEndpoint:
     async def list_sessions(self, request: Request) -> Response:
         given = request.query_params.get("limit", "")
         limit = int(given) if given.isascii() and given.isdigit() else _DEFAULT_LIMIT
-        sessions = await self.store.list(min(limit, _MAX_LIMIT))
+        owner = get_context(request.scope).caller
+        sessions = await self.store.list(min(limit, _MAX_LIMIT), owner=owner)
         return _json({"object": "list", "data": sessions})
 
     async def show_session(self, request: Request) -> Response:
         session_id = request.path_params["session_id"]
         full = request.query_params.get("content") == "full"
-        found = await self.store.get(session_id, full=full)
+        owner = get_context(request.scope).caller
+        found = await self.store.get(owned_id(owner, session_id), full=full)
         if found is None:
             raise NotFound(f"No session '{session_id}'. GET {self.PREFIX} lists the known ones.")
         return _json(found)
@@ -82,8 +86,7 @@ def _check_access(scope: Scope) -> None:
     client = scope.get("client")
     if not client or client[0] not in _LOOPBACK:
         raise PermissionDenied(
-            "The sessions API answers only clients on loopback (127.0.0.1 or ::1) until "
-            "inbound authentication is configured."
+            "The sessions API answers only clients on loopback (127.0.0.1 or ::1)."
         )
     if scope.get("method") not in {"GET", "HEAD"}:
         raise NotFound(f"No endpoint {scope.get('method')} {SessionsEndpoint.PREFIX}; use GET.")

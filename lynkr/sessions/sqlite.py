@@ -303,9 +303,10 @@ class SQLiteSessionStore:
         """
         return await self.db.run(read_session, session_id, full)
 
-    async def list(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The `limit` most recently updated sessions, newest first, with their totals."""
-        return await self.db.run(list_sessions, max(limit, 0))
+    async def list(self, limit: int = 50, *, owner: str | None = None) -> list[dict[str, Any]]:
+        """The `limit` most recently updated sessions of `owner` (a caller's name; None:
+        the sessions of requests without one), newest first, with their totals."""
+        return await self.db.run(list_sessions, max(limit, 0), owner)
 
     async def stats(self) -> dict[str, int]:
         """Row counts and content bytes (for tests and metrics)."""

@@ -67,5 +67,6 @@ class SessionStore(Protocol):
         """A session's turns (new messages summarised, answer, usage) and totals; None if
         unknown. `full` adds each message's whole content."""
 
-    async def list(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The `limit` most recently updated sessions, newest first, with their totals."""
+    async def list(self, limit: int = 50, *, owner: str | None = None) -> list[dict[str, Any]]:
+        """The `limit` most recently updated sessions of `owner` (a caller's name; None:
+        the sessions of requests without one), newest first, with their totals."""

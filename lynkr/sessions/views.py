@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from lynkr.sessions.encoding import USAGE_FIELDS
+from lynkr.sessions.identity import OWNER_SEPARATOR, split_owned
 from lynkr.sessions.tables import TABLES
 from lynkr.stores import Connection
 
@@ -60,13 +61,18 @@ def read_session(db: Connection, session_id: str, full: bool) -> dict[str, Any] 
     return session
 
 
-def list_sessions(db: Connection, limit: int) -> list[dict[str, Any]]:
-    rows = db.execute(
+def list_sessions(db: Connection, limit: int, owner: str | None) -> list[dict[str, Any]]:
+    columns = (
         "SELECT id, created, updated, model, turns, branches, input_tokens, output_tokens, "
         "cache_read_tokens, cache_creation_tokens FROM lynkr_sessions "
-        "ORDER BY updated DESC LIMIT ?",
-        (limit,),
-    ).fetchall()
+    )
+    args: tuple[str, ...]
+    if owner is None:  # sessions of requests without a caller: ids without a separator
+        where, args = "WHERE instr(id, ?) = 0 ", (OWNER_SEPARATOR,)
+    else:  # the primary key's range `owner/` … `owner0` ('0' follows '/')
+        after = chr(ord(OWNER_SEPARATOR) + 1)
+        where, args = "WHERE id >= ? AND id < ? ", (owner + OWNER_SEPARATOR, owner + after)
+    rows = db.execute(columns + where + "ORDER BY updated DESC LIMIT ?", (*args, limit)).fetchall()
     return [_session_summary(row) for row in rows]
 
 
@@ -100,7 +106,7 @@ def _blob_reader(db: Connection, session_id: str) -> Callable[[str], dict[str, A
 def _session_summary(row: Sequence[Any]) -> dict[str, Any]:
     session_id, created, updated, model, turns, branches, *usage = row
     return {
-        "id": session_id,
+        "id": split_owned(session_id)[1],  # the id its client knows, without the caller
         "created_at": _iso(created),
         "updated_at": _iso(updated),
         "model": model,

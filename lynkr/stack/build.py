@@ -29,7 +29,7 @@ __all__ = ["ADMITTING", "build_app", "build_provider", "served_app"]
 # The layers that admit and parse a request; the sessions layer goes right after them,
 # before those that answer it (cache, policy, routing, failover), so a session holds
 # what the client received.
-ADMITTING = frozenset({"shedding", "auth", "openai_compat", "validation"})
+ADMITTING = frozenset({"guard", "shedding", "auth", "openai_compat", "validation"})
 
 
 def build_app(config: Config) -> LynkrApp:
@@ -75,7 +75,7 @@ def build_app(config: Config) -> LynkrApp:
         raise ConfigError(issues)
     app = LynkrApp(
         routes=routes,
-        fallback=_guarded(_fallback(agent, sessions), config),
+        fallback=_front(_guarded(_fallback(agent, sessions), config), config),
         providers=providers,
         lifetimes=lifetimes,
     )
@@ -149,7 +149,7 @@ def _wrap(
     place = _sessions_position(specs) if sessions is not None and route.app == "agent" else -1
     for position in reversed(range(len(specs))):
         if position + 1 == place:
-            app = _sessions_layer(app, sessions)
+            app = _sessions_layer(app, sessions, config.sessions.max_answer_bytes)
         spec = specs[position]
         options = middleware_options(spec.use, spec.options, config, route.path)
         try:
@@ -159,8 +159,25 @@ def _wrap(
         if hasattr(app, "aclose"):
             lifetimes.append(Lifetime(f"{spec.use} on {route.path}", app.aclose))
     if place == 0:
-        app = _sessions_layer(app, sessions)
+        app = _sessions_layer(app, sessions, config.sessions.max_answer_bytes)
+    if not _lists_guard(route):
+        app = _front(app, config, route.path)
     return app
+
+
+def _lists_guard(route: RouteConfig) -> bool:
+    return any(spec.use == "guard" for spec in route.middleware)
+
+
+def _front(app: ASGIApp, config: Config, route_path: str = "/") -> ASGIApp:
+    """`app` behind the front door (`guard`), configured from `server:`.
+
+    Placed by the stack, outermost, on every route that does not list it and on
+    lynkr's own endpoints: a browser's request is refused before any layer reads
+    it (docs/architecture.md, "The front door").
+    """
+    options = middleware_options("guard", {}, config, route_path)
+    return cast(ASGIApp, load_middleware("guard")(app, **options))
 
 
 def _sessions_position(specs: Sequence[Any]) -> int:
@@ -171,16 +188,18 @@ def _sessions_position(specs: Sequence[Any]) -> int:
     return position
 
 
-def _sessions_layer(app: ASGIApp, store: Any) -> ASGIApp:
+def _sessions_layer(app: ASGIApp, store: Any, max_answer_bytes: int) -> ASGIApp:
     from lynkr.middleware.sessions import SessionsMiddleware
 
-    return SessionsMiddleware(app, store=store)
+    return SessionsMiddleware(app, store=store, max_answer_bytes=max_answer_bytes)
 
 
 def _names(route: RouteConfig, sessions: bool) -> tuple[str, ...]:
     names = [spec.use for spec in route.middleware]
     if sessions and route.app == "agent":
         names.insert(_sessions_position(route.middleware), "sessions")
+    if not _lists_guard(route):
+        names.insert(0, "guard")
     return tuple(names)
 
 

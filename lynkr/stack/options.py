@@ -11,7 +11,10 @@ knowledge lives):
   on (the cache answers before routing runs, for the pool routing would
   choose) and each route gets its own key namespace;
 * `policy` — a policy file name is loaded here (a policy file is config too:
-  its errors point into it).
+  its errors point into it);
+* `guard` — the front door's options come from `server:` (`allowed_hosts`
+  plus the bind address, `allowed_origins`, `limits.body_timeout_seconds`);
+  a route's own entry overrides them.
 """
 
 from __future__ import annotations
@@ -81,4 +84,19 @@ def _policy(options: dict[str, Any], config: Config, route_path: str) -> None:
         options["policy"] = load_policy_data(config_dir(config) / options["policy"])
 
 
-_RESOLVERS: dict[str, Resolver] = {"routing": _routing, "cache": _cache, "policy": _policy}
+def _guard(options: dict[str, Any], config: Config, route_path: str) -> None:
+    inline = dict(options)
+    options.clear()
+    server = config.server
+    options["allowed_hosts"] = [*server.allowed_hosts, server.host]
+    options["allowed_origins"] = list(server.allowed_origins)
+    options["body_timeout_seconds"] = server.limits.body_timeout_seconds
+    options.update(inline)
+
+
+_RESOLVERS: dict[str, Resolver] = {
+    "routing": _routing,
+    "cache": _cache,
+    "policy": _policy,
+    "guard": _guard,
+}

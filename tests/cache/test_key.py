@@ -184,6 +184,14 @@ def test_pool_headers_and_namespace_are_part_of_the_key() -> None:
     assert key(body, headers={"anthropic-beta": []}) == plain  # an absent header adds nothing
 
 
+def test_each_caller_has_keys_of_its_own() -> None:
+    body = claude_code_body()
+    plain = key(body)
+    assert key(body, caller="alice") != key(body, caller="bob")
+    assert key(body, caller="alice") != plain
+    assert key(body, caller=None) == plain  # without auth, keys are what they always were
+
+
 def test_header_values_are_compared_as_sets_of_comma_items() -> None:
     body = claude_code_body()
     one = key(body, headers={"anthropic-beta": ["a-1, b-2"]})

@@ -38,6 +38,7 @@ def test_json_lists_every_field_in_order() -> None:
             "column": 9,
             "path": "server.port",
             "message": "expected integer, got string 'ten'",
+            "severity": "error",
         }
     ]
     assert text.splitlines()[2] == '    "file": "lynkr.yaml",'

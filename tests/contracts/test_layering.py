@@ -50,7 +50,8 @@ ALLOWED: dict[str, set[str]] = {
     | {"sandbox"}
     | {"sessions"},
     "cli": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "stack"}
-    | {"policy", "protocol", "resilience", "cache", "sessions"},
+    | {"policy", "protocol", "resilience", "cache", "sessions", "serving"},
+    "serving": set(),  # the ASGI server's protocol and its run: uvicorn only
     "__main__": {"cli"},
 }
 # The root package is the public face: it re-exports, loaded on first use, the config loader,

@@ -43,3 +43,33 @@ def test_probes_need_no_key(echo: Any) -> None:
     assert client.head("/").status_code == 200
     assert client.get("/health").status_code == 200
     assert client.get("/proxy/v1/models").status_code == 401
+
+
+def _caller_of(keys: list[Any], presented: str) -> tuple[int, str | None]:
+    from lynkr.asgi import get_context
+
+    seen: list[str | None] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(get_context(scope).caller)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    client = TestClient(AuthMiddleware(app, keys=keys))
+    status = client.get("/v1/models", headers={"x-api-key": presented}).status_code
+    return status, (seen[0] if seen else None)
+
+
+def test_the_key_s_name_is_the_caller() -> None:
+    keys: list[Any] = [{"name": "alice", "key": "ka"}, {"name": "bob", "key": "kb"}, "kc"]
+    assert _caller_of(keys, "kb") == (204, "bob")
+    assert _caller_of(keys, "ka") == (204, "alice")
+    status, name = _caller_of(keys, "kc")
+    assert status == 204 and name is not None and name.startswith("key-")
+    assert "kc" not in name[4:] and name == _caller_of(["kc"], "kc")[1]  # stable, not the key
+    assert _caller_of(keys, "nope") == (401, None)
+
+
+def test_two_keys_cannot_share_a_name(echo: Any) -> None:
+    with pytest.raises(ValueError, match="'team' is used twice"):
+        AuthMiddleware(echo, keys=[{"name": "team", "key": "a"}, {"name": "team", "key": "b"}])

@@ -87,3 +87,62 @@ def test_a_whole_buffered_response_in_one_chunk() -> None:
     out, state = relay("claude-opus-4-8", [upstream * 50])
     assert out == client + upstream * 49  # only the first message_start is rewritten
     assert state.completed
+
+
+def test_an_unterminated_line_is_searched_once_not_once_per_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A frame cut into n chunks costs O(size): each byte is searched once for a frame end
+    (before, every chunk re-scanned and re-copied all the bytes held: a 128 MB line froze
+    the event loop for 17 s)."""
+    from lynkr.protocol import relay as module
+
+    searched = 0
+    original = module._last_blank_line_end
+
+    def counted(data: bytes) -> int:
+        nonlocal searched
+        searched += len(data)
+        return original(data)
+
+    monkeypatch.setattr(module, "_last_blank_line_end", counted)
+    relay = AnthropicStreamRelay(None)
+    first = b"event: ping\ndata: {}\n\n"
+    assert relay.feed(first) == first
+    chunk = b"x" * 4096
+    pieces = 2000
+    out = [relay.feed(b"data: " + chunk if i == 0 else chunk) for i in range(pieces)]
+    assert out == [b""] * pieces
+    total = 6 + pieces * len(chunk)
+    assert searched <= total + pieces * 3  # the chunk, plus the 3 bytes before it
+    end = b"\n\n"
+    released = relay.feed(end)
+    assert released == b"data: " + chunk * pieces + end  # the frame goes out whole, once
+
+
+def test_an_event_without_end_stops_the_stream_past_the_cap() -> None:
+    from lynkr.protocol import FrameTooLarge
+
+    relay = AnthropicStreamRelay(None, max_frame=10_000)
+    relay.feed(b"event: ping\ndata: {}\n\n")
+    relay.feed(b"data: " + b"y" * 9_000)
+    with pytest.raises(FrameTooLarge, match="longer than 10,000 bytes"):
+        relay.feed(b"y" * 2_000)
+    held = AnthropicStreamRelay("m", max_frame=10_000)  # the first event, held for its model
+    with pytest.raises(FrameTooLarge):
+        held.feed(b"event: message_start\ndata: " + b"z" * 20_000)
+
+
+def test_frames_cut_anywhere_come_out_whole_and_unchanged() -> None:
+    stream = (
+        b"event: message_start\ndata: {}\n\nevent: ping\r\ndata: {}\r\n\r\n"
+        b'event: content_block_delta\ndata: {"a": 1}\n\nevent: message_stop\ndata: {}\n\n'
+    )
+    for size in range(1, 12):
+        relay = AnthropicStreamRelay(None)
+        pieces = [stream[i : i + size] for i in range(0, len(stream), size)]
+        out = [relay.feed(piece) for piece in pieces]
+        assert b"".join(out) + relay.finish() == stream
+        for sent in out:  # every send ends a frame
+            assert not sent or sent.endswith((b"\n\n", b"\r\n\r\n"))
+        assert relay.completed

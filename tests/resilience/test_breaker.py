@@ -391,3 +391,18 @@ def test_registry_defaults() -> None:
     registry = BreakerRegistry()
     assert registry.settings == BreakerSettings()
     assert registry.get("x").allow()
+
+
+def test_the_registry_stays_bounded_and_keeps_open_breakers() -> None:
+    clock = FakeClock()
+    registry = BreakerRegistry(
+        BreakerSettings(consecutive_failures=1, minimum_calls=1), clock=clock, max_breakers=3
+    )
+    failing = registry.get("failing")
+    failing.record("failure", 0.1)
+    assert failing.state == "open"
+    for index in range(100):  # a caller inventing names
+        registry.get(f"invented-{index}")
+    assert len(registry) == 3
+    assert registry.get("failing") is failing  # the open one was never forgotten
+    assert not failing.allow()

@@ -61,7 +61,8 @@ def test_paths_outside_the_routes_need_the_same_key(tmp_path: Path) -> None:
     path.write_text(
         CONFIG.replace("[{use: validation}", "[{use: auth, keys: [k1]}, {use: validation}")
     )
-    with TestClient(build_app(load_config(path))) as client:
+    # TestClient's own Host, "testserver", is a name the front door refuses.
+    with TestClient(build_app(load_config(path)), base_url="http://localhost") as client:
         assert client.get("/v1/models").status_code == 401
         assert client.get("/v1/models", headers={"x-api-key": "k1"}).status_code == 200
         assert client.get("/v1/lynkr/sessions", headers={"x-api-key": "k1"}).status_code != 401
@@ -87,6 +88,7 @@ def test_the_sessions_layer_sits_after_the_admitting_layers(tmp_path: Path) -> N
     default = build_app(load_config(Path(__file__).parents[2] / "lynkr.yaml"))
     names = {route.path: route.names for route in default.routes}
     assert names["/v1/messages"] == (
+        "guard",
         "shedding",
         "validation",
         "sessions",
@@ -96,6 +98,7 @@ def test_the_sessions_layer_sits_after_the_admitting_layers(tmp_path: Path) -> N
         "failover",
     )
     assert names["/v1/chat/completions"] == (
+        "guard",
         "shedding",
         "openai_compat",
         "validation",
@@ -105,7 +108,12 @@ def test_the_sessions_layer_sits_after_the_admitting_layers(tmp_path: Path) -> N
     )
     path = tmp_path / "lynkr.yaml"
     path.write_text(CONFIG + "sessions: {enabled: false}\n")
-    assert build_app(load_config(path)).routes[0].names == ("validation", "cache", "routing")
+    assert build_app(load_config(path)).routes[0].names == (
+        "guard",
+        "validation",
+        "cache",
+        "routing",
+    )
 
 
 @pytest.mark.anyio
