@@ -40,7 +40,9 @@ async def main(calls: int) -> None:
             "plain": Unconfined(),
             "bubblewrap": Bubblewrap(workspace=workspace, protected=[workspace / ".lynkr"]),
         }
-        print("| command | plain p50 / p90 ms | bubblewrap p50 / p90 ms | ratio p50 | added p50 ms |")
+        print(
+            "| command | plain p50 / p90 ms | bubblewrap p50 / p90 ms | ratio p50 | added p50 ms |"
+        )
         print("|---|---|---|---|---|")
         for name, argv in COMMANDS.items():
             times: dict[str, list[float]] = {key: [] for key in sandboxes}

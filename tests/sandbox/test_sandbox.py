@@ -41,7 +41,9 @@ def test_none_and_auto_without_bwrap(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_a_bwrap_that_cannot_start_is_an_error(tmp_path: Path) -> None:
     broken = tmp_path / "bwrap"
-    broken.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    broken.write_text(
+        "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n"
+    )
     broken.chmod(0o755)
     os.environ["PATH"], old = f"{tmp_path}:{os.environ['PATH']}", os.environ["PATH"]
     try:
