@@ -44,9 +44,8 @@ def main(megabytes: int) -> None:
         seconds, fed = scan(size, cap=(megabytes + 1) * MIB)
         print(f"| {size} MiB | {fed // len(CHUNK)} | {seconds:.3f} | {seconds * 1000 / size:.2f} |")
     seconds, fed = scan(megabytes, cap=MAX_FRAME)
-    print(
-        f"\nDefault cap ({MAX_FRAME // MIB} MiB): stopped after {fed / MIB:.0f} MiB in {seconds:.3f} s"
-    )
+    cap = MAX_FRAME // MIB
+    print(f"\nDefault cap ({cap} MiB): stopped after {fed / MIB:.0f} MiB in {seconds:.3f} s")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ async def main(calls: int) -> None:
         for name, argv in COMMANDS.items():
             times: dict[str, list[float]] = {key: [] for key in sandboxes}
             for _ in range(5):  # warm the page cache for both
-                for key, sandbox in sandboxes.items():
+                for sandbox in sandboxes.values():
                     await _once(sandbox, argv, workspace)
             for _ in range(calls):
                 for key, sandbox in sandboxes.items():

@@ -94,7 +94,10 @@ def test_tools_cannot_read_lynkr_s_key_from_proc(
             f"print(base64.b64encode(open(p,'rb').read()))\" {server.process.pid}"
         ),
         _shell("cat /proc/*/environ | rev; ps aux"),
-        _shell("python3 -c \"import glob;print([open(p).read() for p in glob.glob('/proc/*/environ')])\""),
+        _shell(
+            "python3 -c \"import glob;"
+            "print([open(p).read() for p in glob.glob('/proc/*/environ')])\""
+        ),
         ("lynkr_tests_run", {"profile": "unit"}),
     )  # fmt: skip
     assert len(results) == 4

@@ -35,7 +35,7 @@ def test_none_and_auto_without_bwrap(tmp_path: Path, monkeypatch: pytest.MonkeyP
     sandbox, warning = choose_sandbox("auto", workspace=tmp_path)
     assert isinstance(sandbox, Unconfined)
     assert warning is not None and "apt-get install bubblewrap" in warning
-    with pytest.raises(SandboxError, match="tools.sandbox.type: none"):
+    with pytest.raises(SandboxError, match=r"tools\.sandbox\.type: none"):
         choose_sandbox("bubblewrap", workspace=tmp_path)
 
 
