@@ -35,6 +35,8 @@ __all__ = ["Bubblewrap"]
 # Read-only system paths, bound when they exist (merged-/usr systems link the others).
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 HOME = "/tmp/home"
+# Parents a PATH entry never widens to.
+_TOO_WIDE = frozenset({Path("/"), Path.home(), Path("/home"), Path("/root")})
 
 
 class Bubblewrap:
@@ -64,6 +66,7 @@ class Bubblewrap:
         self.workspace = workspace.resolve()
         self.network = network
         self._prefix = self._options(protected)
+        self._path_binds: dict[str, list[str]] = {}
         prlimit = shutil.which("prlimit")
         self._limits = (
             [prlimit, f"--fsize={file_size_mb * 1024 * 1024}", f"--nofile={open_files}",
@@ -77,6 +80,7 @@ class Bubblewrap:
         command = [
             *self._limits,
             *self._prefix,
+            *self._programs(env.get("PATH", "")),
             "--chdir",
             str(cwd.resolve()),
             "--",
@@ -84,6 +88,32 @@ class Bubblewrap:
         ]
         # bwrap itself starts in the workspace: a cwd outside it would not exist inside.
         return Command(command, self.workspace, environment)
+
+    def _programs(self, path: str) -> list[str]:
+        """Read-only binds for the tools' PATH outside the system paths (a venv, pyenv).
+
+        A `bin` or `shims` folder brings its parent (a venv's `lib`, pyenv's
+        versions), unless the parent is a home directory or the root: `~/bin`
+        never exposes `~/.ssh`.
+        """
+        options = self._path_binds.get(path)
+        if options is None:
+            options = []
+            for entry in dict.fromkeys(p for p in path.split(":") if p.startswith("/")):
+                folder = Path(entry)
+                if str(folder).startswith(_SYSTEM) or folder.is_relative_to(self.workspace):
+                    continue
+                parent = folder.parent
+                # Never a parent of the workspace: bound later it would hide the workspace's
+                # writable bind and the covers over lynkr's files.
+                widen = folder.name in ("bin", "shims") and parent not in _TOO_WIDE
+                if widen and not self.workspace.is_relative_to(parent):
+                    folder = parent
+                if self.workspace.is_relative_to(folder):
+                    continue
+                options += ["--ro-bind-try", str(folder), str(folder)]
+            self._path_binds[path] = options
+        return options
 
     def describe(self) -> str:
         network = "network on" if self.network else "no network"

@@ -38,6 +38,7 @@ __all__ = [
     "ToolResult",
     "ToolSpec",
     "display_path",
+    "is_protected",
     "object_schema",
     "resolve_path",
 ]
@@ -127,12 +128,22 @@ def resolve_path(context: ToolContext, path: str, *, write: bool = False) -> Pat
             f"path {path!r} is outside the workspace; give a path inside it "
             "(relative paths start at the workspace root)"
         )
+    if is_protected(context, Path(resolved)):
+        raise ToolError(
+            f"path {path!r} is one of lynkr's own files (its config, policies or data), "
+            "which tools never read or write, whatever the policy says"
+        )
     if write and _in_git_directory(workspace, resolved):
         raise ToolError(
             f"path {path!r} is inside the repository's .git directory, which tools never "
             "write; use the lynkr_git_* tools to change the repository"
         )
     return Path(resolved)
+
+
+def is_protected(context: ToolContext, path: Path) -> bool:
+    """Whether `path` (resolved) is, or lies inside, one of lynkr's own files."""
+    return any(path == own or path.is_relative_to(own) for own in context.protected)
 
 
 def _in_git_directory(workspace: Workspace, resolved: str) -> bool:
