@@ -44,7 +44,7 @@ from lynkr.errors import (
     UpstreamTimeout,
 )
 from lynkr.providers.base import MessagesRequest, Provider, ProviderResponse
-from lynkr.providers.errors import redacted_stream
+from lynkr.providers.errors import redacted_stream, secret_forms
 from lynkr.resilience import (
     CircuitBreaker,
     ExceptionKind,
@@ -308,8 +308,8 @@ def _redacted(provider: Provider, response: ProviderResponse) -> ProviderRespons
     """The one place every answer passes on its way to the client: the provider's
     credentials, in every form an echoing upstream could give them back, are replaced
     (error frames, a 200 carrying an error, content alike)."""
-    secrets = getattr(provider, "secrets", ())
-    if not secrets:
+    secrets = tuple(getattr(provider, "secrets", ()))
+    if not secret_forms(secrets):  # a local server's placeholder key: nothing to hide
         return response
     chunks = redacted_stream(response.chunks, secrets)
     return ProviderResponse(response.stream, chunks, response.headers)
