@@ -276,7 +276,7 @@ def serve(
         print(format_text(error.issues, file), file=sys.stderr)
         return 2 if error.unreadable else 1
     _warn_unsafe(config)
-    _configure_logging(config.server.log_level)
+    _configure_logging(config.server.log_level, _log_secrets(config))
     config.server.data_dir.mkdir(parents=True, exist_ok=True)
     bind_host = host or config.server.host
     bind_port = port or config.server.port
@@ -303,6 +303,21 @@ def serve(
 
 # The app `serve` built, for a granian worker forked from this process.
 _granian_app: ASGIApp | None = None
+
+
+def _log_secrets(config: Any) -> list[str]:
+    """Every credential in the config: the providers' and the client keys of `auth`."""
+    from lynkr.middleware.auth import named_keys
+    from lynkr.stack.tools import configured_secrets
+
+    keys = [
+        key
+        for route in config.routes
+        for spec in route.middleware
+        if spec.use == "auth"
+        for key, _ in named_keys(spec.options.get("keys", []))
+    ]
+    return [*configured_secrets(config), *keys]
 
 
 def _warn_unsafe(config: Any) -> None:
@@ -378,11 +393,20 @@ def summary(config: Config, host: str, port: int, app: LynkrApp | None = None) -
     return "\n".join(lines)
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, secrets: Sequence[str] = ()) -> None:
+    """JSON lines on stderr; every line scrubbed of every configured secret (in each
+    form `secret_forms` knows) after rendering, so no field and no traceback escapes."""
     import logging
 
     import orjson
     import structlog
+
+    from lynkr.providers.errors import redact_bytes, secret_forms
+
+    forms = secret_forms(tuple(secrets))
+
+    def scrubbed(_logger: object, _name: str, rendered: bytes) -> bytes:
+        return redact_bytes(rendered, forms)
 
     numeric = getattr(logging, level.upper(), logging.INFO)
     structlog.configure(
@@ -391,6 +415,7 @@ def _configure_logging(level: str) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
+            scrubbed,  # type: ignore[list-item]  # after the renderer: it gets the bytes
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.BytesLoggerFactory(sys.stderr.buffer),

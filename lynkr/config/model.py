@@ -23,6 +23,7 @@ __all__ = [
     "ProviderConfig",
     "RouteConfig",
     "RoutingConfig",
+    "SandboxConfig",
     "Secret",
     "ServerConfig",
     "ServerLimits",
@@ -185,12 +186,21 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    """`tools.sandbox`: where tool processes run (`lynkr.sandbox`)."""
+
+    type: str = "auto"
+    network: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ToolsConfig:
     """The `tools:` section: whether and which server-side tools lynkr runs."""
 
     execution: str
     policy: str | None
     workspace: WorkspaceConfig
+    sandbox: SandboxConfig
     enabled: tuple[str, ...]
     shell: ShellConfig
     test_profiles: Mapping[str, TestProfileConfig]
@@ -289,6 +299,7 @@ def _tools(raw: Mapping[str, Any]) -> ToolsConfig:
         execution=raw["execution"],
         policy=raw["policy"],
         workspace=WorkspaceConfig(**raw["workspace"]),
+        sandbox=SandboxConfig(**raw["sandbox"]),
         enabled=tuple(raw["enabled"]),
         shell=ShellConfig(**raw["shell"]),
         test_profiles={

@@ -167,7 +167,7 @@ class AnthropicProvider:
         """A non-streaming answer checked to be a message, with the model renamed back:
         its bytes (the upstream's own when nothing was renamed) and its parsed form."""
         body = await response.read()
-        message = ok_body(body, provider=self.name)
+        message = ok_body(body, provider=self.name, secrets=self.secrets)
         if model is None:
             return body, message
         rewrite_model_in_message(message, model)

@@ -44,6 +44,7 @@ from lynkr.errors import (
     UpstreamTimeout,
 )
 from lynkr.providers.base import MessagesRequest, Provider, ProviderResponse
+from lynkr.providers.errors import redacted_stream, secret_forms
 from lynkr.resilience import (
     CircuitBreaker,
     ExceptionKind,
@@ -135,7 +136,7 @@ class ProviderPool:
             else:
                 plan.used = True
                 provider, response = await self._first_answer(request, plan, stack)
-            yield provider, response
+            yield provider, _redacted(provider, response)
 
     def _count(self, provider: Provider, stack: AsyncExitStack) -> None:
         """Count an answer in flight until its call ends (for `least_busy`)."""
@@ -303,15 +304,33 @@ class _Settle:
             self.breaker.record(outcome, self.time_to_answer)
 
 
+def _redacted(provider: Provider, response: ProviderResponse) -> ProviderResponse:
+    """The one place every answer passes on its way to the client: the provider's
+    credentials, in every form an echoing upstream could give them back, are replaced
+    (error frames, a 200 carrying an error, content alike)."""
+    secrets = tuple(getattr(provider, "secrets", ()))
+    if not secret_forms(secrets):  # a local server's placeholder key: nothing to hide
+        return response
+    chunks = redacted_stream(response.chunks, secrets)
+    return ProviderResponse(response.stream, chunks, response.headers)
+
+
 async def _observed(chunks: AsyncIterator[bytes], settle: _Settle) -> AsyncIterator[bytes]:
-    """The answer's chunks; how the stream ends tells the breaker how the call went."""
+    """The answer's chunks; how the stream ends tells the breaker how the call went.
+
+    An `error` event in the stream is a failure too: translating adapters end a
+    broken upstream stream with one (the client needs it) instead of raising, and an
+    Anthropic upstream's own mid-stream `overloaded_error` arrives as one.
+    """
+    errored = False
     try:
         async for chunk in chunks:
+            errored = errored or chunk.startswith(b"event: error") or b"\nevent: error" in chunk
             yield chunk
     except UpstreamError:
         settle("failure")
         raise
-    settle("success")
+    settle("failure" if errored else "success")
 
 
 def _open_text(breaker: CircuitBreaker) -> str:

@@ -138,7 +138,7 @@ class TranslatingProvider:
             yield translator.finish(done=reader.done)
 
     async def _json(self, response: UpstreamResponse) -> dict[str, Any]:
-        return ok_body(await response.read(), provider=self.name)
+        return ok_body(await response.read(), provider=self.name, secrets=self.secrets)
 
     async def _error(self, response: UpstreamResponse) -> Exception:
         return await read_error(

@@ -1,21 +1,28 @@
 """The tool loop of `tools.execution: server|hybrid`, built from the `tools:` section.
 
 Building does no I/O: the policy file is read (config is read at load time),
-but the tool store and the tools' home directory are made when the server
-starts (`Lifetime`s for the lifespan), not when a tool is first called.
+but the tool store, the tools' home directory and the sandbox (bubblewrap is
+probed by running it once) are made when the server starts (`Lifetime`s for
+the lifespan), not when a tool is first called.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
+
+import structlog
 
 from lynkr.config import Config, located_issue
 from lynkr.config.policy import load_policy_data
 from lynkr.errors import ConfigError
 from lynkr.providers.errors import provider_secrets
+from lynkr.sandbox import Sandbox, SandboxError, Unconfined, choose_sandbox
 from lynkr.stack.app import Lifetime
 from lynkr.stack.options import config_dir
 
@@ -23,7 +30,9 @@ if TYPE_CHECKING:
     from lynkr.agent.loop import ToolLoop
     from lynkr.agent.tools import ToolContext
 
-__all__ = ["build_loop", "configured_secrets", "protected_paths"]
+__all__ = ["build_loop", "configured_secrets", "protected_paths", "runs_processes", "tool_home"]
+
+_log = structlog.get_logger("lynkr.tools")
 
 
 def configured_secrets(config: Config) -> list[str]:
@@ -47,6 +56,37 @@ def protected_paths(config: Config) -> tuple[Path, ...]:
         policy = (base / config.tools.policy).resolve()
         paths.append(policy if policy.parent == base else policy.parent)
     return tuple(dict.fromkeys(path.resolve() for path in paths))
+
+
+def tool_home(config: Config) -> Path:
+    """The tools' HOME: outside the workspace and the data dir, one per data dir.
+
+    Inside the workspace, a `.gitconfig` the file tools wrote would configure the
+    git of every later call (`core.fsmonitor` runs a program).
+    """
+    digest = hashlib.sha256(str(config.server.data_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"lynkr-tool-home-{os.getuid()}-{digest}"
+
+
+def runs_processes(enabled: Sequence[str]) -> bool:
+    """Whether an enabled family starts processes (shell, test profiles, grep via files)."""
+    return bool({"shell", "tests", "files"} & set(enabled))
+
+
+def _start_sandbox(config: Config, root: Path, protected: tuple[Path, ...]) -> Sandbox:
+    """The configured sandbox, probed; its line (or warning) logged for `lynkr serve`."""
+    settings = config.tools.sandbox
+    try:
+        sandbox, warning = choose_sandbox(
+            settings.type, workspace=root, protected=protected, network=settings.network
+        )
+    except SandboxError as exc:
+        raise ConfigError([located_issue(config, ("tools", "sandbox", "type"), str(exc))]) from exc
+    if warning:
+        _log.warning("tool_sandbox", sandbox=sandbox.name, warning=warning)
+    else:
+        _log.info("tool_sandbox", sandbox=sandbox.name, detail=sandbox.describe())
+    return sandbox
 
 
 def build_loop(config: Config) -> tuple[ToolLoop | None, list[Lifetime]]:
@@ -82,10 +122,11 @@ def build_loop(config: Config) -> tuple[ToolLoop | None, list[Lifetime]]:
     base = config_dir(config)
     policy = Policy.from_data(load_policy_data(base / tools.policy) if tools.policy else {})
     root = (base / tools.workspace.root).resolve()
-    home = config.server.data_dir / "tool-home"
+    home = tool_home(config)
     env = scrubbed_environment(os.environ, secrets, home=str(home))
     store = SQLiteToolStore(config.server.data_dir / DATABASE_NAME)
     protected = protected_paths(config)
+    sandboxes: list[Sandbox] = [Unconfined()]  # chosen at start: the probe runs bwrap
 
     def context_for(session_id: str | None, calls: int) -> ToolContext:
         return ToolContext(
@@ -97,11 +138,14 @@ def build_loop(config: Config) -> tuple[ToolLoop | None, list[Lifetime]]:
             turn_tool_calls=calls - 1,
             allow_outside=tools.workspace.allow_outside,
             protected=protected,
+            sandbox=sandboxes[0],
         )
 
     async def open_tools() -> None:
         # Tools get a home of their own: ~/.ssh, ~/.aws and credentials are not there.
         await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
+        if runs_processes(tools.enabled):
+            sandboxes[0] = await asyncio.to_thread(_start_sandbox, config, root, protected)
         await store.open()
 
     loop = ToolLoop(

@@ -43,8 +43,11 @@ ALLOWED: dict[str, set[str]] = {
     "middleware": {"asgi", "protocol", "policy", "resilience", "stores", "cache", "sessions"}
     | {"errors"},
     "providers": {"protocol", "resilience", "errors"},
-    "agent": {"providers", "protocol", "policy", "resilience", "asgi", "stores", "errors"},
+    "agent": {"providers", "protocol", "policy", "resilience", "asgi", "stores", "errors"}
+    | {"sandbox"},
+    "sandbox": set(),  # bubblewrap and the probe: the standard library only
     "stack": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "policy"}
+    | {"sandbox"}
     | {"sessions"},
     "cli": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "stack"}
     | {"policy", "protocol", "resilience", "cache", "sessions", "serving"},

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,7 @@ __all__ = [
     "Sleep",
     "context_overflow",
     "cut_stream",
+    "echoing",
     "error",
     "message_scenario",
     "odd_chunks",
@@ -126,6 +127,9 @@ class Scenario:
     headers_delay: float = 0.0
     chunk_sizes: tuple[int, ...] | None = None
     name: str = "scenario"
+    # A hostile upstream: builds the real scenario from the request it answers
+    # (`echoing`: the request's headers, credentials included, put into the answer).
+    echo: Callable[[Recorded], Scenario] | None = None
 
     def stream_steps(self, model: str) -> list[Step]:
         if self.steps is not None:
@@ -345,6 +349,32 @@ def stream_error(
     return scenario
 
 
+def echoing(where: str, transform: Callable[[str], str] = lambda s: s) -> Scenario:
+    """An upstream that repeats the request's headers (its credential too) back, `where`:
+
+    * `ok_error` — a 200 whose JSON body is an error naming them;
+    * `status_error` — a 500 error body;
+    * `stream_error` — a few deltas, then an `event: error` frame carrying them;
+    * `text` — as the answer's text (JSON or a stream, as asked).
+
+    `transform` is applied to the echoed text first (base64, reversed…), as a
+    hostile upstream told to smuggle the key past an exact-string match would.
+    """
+
+    def build(record: Recorded) -> Scenario:
+        said = transform(" ".join(f"{k}: {v}" for k, v in record.headers.items()))
+        if where == "ok_error":
+            return Scenario(json_body={"type": "error", "error": {"type": "api_error",
+                                                               "message": said}})  # fmt: skip
+        if where == "status_error":
+            return error(500, f"bad request with headers {said}")
+        if where == "stream_error":
+            return stream_error(message=f"upstream saw {said}")
+        return text(f"your headers were {said}")
+
+    return Scenario(name=f"echoing_{where}", echo=build)
+
+
 def slow_text(answer: str = DEFAULT_TEXT * 4, event_delay: float = 0.25) -> Scenario:
     """A text answer with `event_delay` seconds between events (for disconnect tests)."""
     return text(answer, event_delay=event_delay)
@@ -406,6 +436,8 @@ class FakeAnthropic(FakeServer):
             await respond_json(send, 404, error(404, f"no route {method} {record.path}").json_body)
 
     async def _send_scenario(self, scenario: Scenario, record: Recorded, send: Any) -> None:
+        if scenario.echo is not None:
+            scenario = scenario.echo(record)
         body = await self.open_answer(scenario, record, send, scenario.message)
         if body is None:
             return

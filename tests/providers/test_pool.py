@@ -167,6 +167,33 @@ async def test_a_stream_cut_after_commit_counts_as_a_failure_and_is_not_retried(
     assert failover.breakers.get("a").snapshot()["consecutive_failures"] == 1
 
 
+async def test_a_stream_ended_by_an_error_event_counts_as_a_failure() -> None:
+    """Translating adapters end a broken upstream stream with an `error` event, and an
+    Anthropic upstream's mid-stream overload arrives as one: neither is a success."""
+
+    async def errored() -> AsyncIterator[bytes]:
+        yield b"event: message_start\ndata: {}\n\n"
+        yield b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error"}}\n\n'
+
+    async def fine() -> AsyncIterator[bytes]:
+        yield b'event: content_block_delta\ndata: {"text":"\\nevent: error"}\n\n'
+
+    failover = plan(FakeClock())
+    a = Scripted("a", errored, fine)
+    await call(ProviderPool("p", [a]), failover)
+    assert failover.breakers.get("a").snapshot()["consecutive_failures"] == 1
+    await call(ProviderPool("p", [a]), failover)  # the words in model text are not an event
+    assert failover.breakers.get("a").snapshot()["consecutive_failures"] == 0
+
+
+async def test_a_provider_s_credentials_never_leave_the_pool() -> None:
+    key = "sk-ant-api03-POOLCANARY0123456789"
+    a = Scripted("a", f'{{"echo": "x-api-key: {key}"}}'.encode())
+    a.secrets = (key,)  # type: ignore[attr-defined]
+    _, body = await call(ProviderPool("p", [a]), plan(FakeClock()))
+    assert key not in body.decode() and b"***" in body
+
+
 async def test_an_answer_never_read_still_settles_the_breaker() -> None:
     clock = FakeClock()
     failover = plan(clock)

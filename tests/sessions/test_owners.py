@@ -29,9 +29,7 @@ async def test_lists_hold_only_the_owner_s_sessions(tmp_path: Path) -> None:
     await store.open()
     try:
         for owner in ("alice", "alice", "bob", None, "alice0"):
-            done = store.submit_turn(
-                owned_id(owner, f"s-{owner}"), store.snapshot(BODY), None
-            )
+            done = store.submit_turn(owned_id(owner, f"s-{owner}"), store.snapshot(BODY), None)
             await asyncio.wrap_future(done)
         alice = await store.list(10, owner="alice")
         assert [s["id"] for s in alice] == ["s-alice"]  # not "alice0"'s, next in key order

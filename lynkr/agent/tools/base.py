@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from lynkr.policy import Workspace
+from lynkr.sandbox import Sandbox, Unconfined
 from lynkr.stores.tools import ToolStore
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "ToolResult",
     "ToolSpec",
     "display_path",
+    "is_protected",
     "object_schema",
     "resolve_path",
 ]
@@ -82,6 +84,8 @@ class ToolContext:
     turn_tool_calls: int = 0
     allow_outside: bool = False
     protected: tuple[Path, ...] = ()
+    # Where the processes tools start run (`tools.sandbox`); Unconfined = as lynkr's user.
+    sandbox: Sandbox = field(default_factory=Unconfined)
 
 
 @runtime_checkable
@@ -124,12 +128,22 @@ def resolve_path(context: ToolContext, path: str, *, write: bool = False) -> Pat
             f"path {path!r} is outside the workspace; give a path inside it "
             "(relative paths start at the workspace root)"
         )
+    if is_protected(context, Path(resolved)):
+        raise ToolError(
+            f"path {path!r} is one of lynkr's own files (its config, policies or data), "
+            "which tools never read or write, whatever the policy says"
+        )
     if write and _in_git_directory(workspace, resolved):
         raise ToolError(
             f"path {path!r} is inside the repository's .git directory, which tools never "
             "write; use the lynkr_git_* tools to change the repository"
         )
     return Path(resolved)
+
+
+def is_protected(context: ToolContext, path: Path) -> bool:
+    """Whether `path` (resolved) is, or lies inside, one of lynkr's own files."""
+    return any(path == own or path.is_relative_to(own) for own in context.protected)
 
 
 def _in_git_directory(workspace: Workspace, resolved: str) -> bool:

@@ -16,10 +16,11 @@ tests family and the grep tool):
 - the environment is `ToolContext.env` (scrubbed of lynkr's secrets), never
   lynkr's own; the working directory is confined to the workspace.
 
-Sandbox: `sandbox: none` is the only mode built. The process runs as lynkr's
-user on lynkr's host, confined only by the policy's analysis of the line and
-the scrubbed environment; enable this family (`tools.enabled: [shell]`) only
-where that is acceptable. A container sandbox (bwrap/docker) is not built.
+Every process runs through the context's sandbox (`lynkr.sandbox`,
+`tools.sandbox`): with bubblewrap, in namespaces of its own that see the
+system read-only, the workspace as the only writable place and none of
+lynkr's files, processes or network. The policy's analysis of the line is a
+convenience on top; the sandbox is the boundary.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from lynkr.agent.tools.base import (
     object_schema,
     resolve_path,
 )
+from lynkr.sandbox import Sandbox
 
 __all__ = ["ProcessResult", "ShellTool", "run_process", "shell_argv"]
 
@@ -104,9 +106,14 @@ async def run_process(
     env: Mapping[str, str],
     timeout: float,  # noqa: ASYNC109 - the process is killed at it, not just abandoned
     max_output_bytes: int,
+    sandbox: Sandbox | None = None,
 ) -> ProcessResult:
-    """Run `argv` (no shell) in its own process group; see the module docstring for bounds."""
+    """Run `argv` (no shell) in its own process group, inside `sandbox` when given;
+    see the module docstring for bounds."""
     started = time.monotonic()
+    if sandbox is not None:
+        command = sandbox.wrap(argv, cwd, env)
+        argv, cwd, env = command.argv, command.cwd, command.env
     # Our own pipe, not asyncio's: `Process.wait()` would also wait for its pipes to close,
     # which a background child holding stdout delays until the timeout.
     read_end, write_end = os.pipe()
@@ -239,7 +246,7 @@ class ShellTool:
         self.spec = ToolSpec(
             name="lynkr_shell",
             description=(
-                "Run a command in the workspace on the lynkr host and return its exit code and "
+                "Run a command in the workspace (in lynkr's sandbox) and return its exit code and "
                 "output (stdout and stderr merged). Give `argv` to run a program directly or "
                 "`command` for a shell line (pipes, &&). Runs with no stdin, a scrubbed "
                 f"environment and a timeout of at most {timeout_seconds:g} s; output over "
@@ -259,7 +266,12 @@ class ShellTool:
             raise ToolError(f"cwd {arguments.get('cwd')!r} is not a directory in the workspace")
         timeout = min(float(arguments.get("timeout_seconds") or self.max_timeout), self.max_timeout)
         result = await run_process(
-            argv, cwd=cwd, env=context.env, timeout=timeout, max_output_bytes=self.max_output_bytes
+            argv,
+            cwd=cwd,
+            env=context.env,
+            timeout=timeout,
+            max_output_bytes=self.max_output_bytes,
+            sandbox=context.sandbox,
         )
         text = f"{result.summary(timeout)}\n{result.output}".rstrip("\n")
         return ToolResult(text, is_error=result.timed_out)

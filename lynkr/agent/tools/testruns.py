@@ -81,6 +81,7 @@ async def run_profile(profile: TestProfile, context: ToolContext) -> TestRun:
         env=context.env,
         timeout=profile.timeout_seconds,
         max_output_bytes=2 * TAIL_BYTES,
+        sandbox=context.sandbox,
     )
     tail = result.output[-TAIL_BYTES:]
     run_id = await context.store.add_test_run(

@@ -273,6 +273,7 @@ async def test_grep_uses_ripgrep_when_on_path(
     tools: ToolCaller, workspace: Path, tmp_path: Path
 ) -> None:
     """A stand-in `rg` records its argv: options first, the pattern as data, `--` before paths."""
+    _tree(workspace)  # the hit names a real file: hits in missing or linked files are dropped
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "rg"

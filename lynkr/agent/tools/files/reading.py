@@ -24,7 +24,12 @@ from typing import Any
 from lynkr.agent.tools.base import ToolContext, ToolError, ToolResult, object_schema, resolve_path
 from lynkr.agent.tools.files.spec import PATH, file_spec
 
-__all__ = ["SNIFF_BYTES", "ReadFileTool", "open_regular"]
+__all__ = [
+    "SNIFF_BYTES",
+    "ReadFileTool",
+    "open_regular",
+    "refuse_unless_plain",
+]
 
 DEFAULT_LINES = 2000
 MAX_LINE_CHARS = 2000
@@ -49,13 +54,28 @@ def open_regular(path: Path, flags: int) -> int:
         raise ToolError("is a directory (use lynkr_file_glob to list it)") from exc
     except OSError as exc:
         raise ToolError(f"cannot open the file: {exc.strerror}") from exc
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        if stat.S_ISDIR(mode):
-            raise ToolError("is a directory (use lynkr_file_glob to list it)")
-        raise ToolError("not a regular file (a device, socket or pipe)")
+    refuse_unless_plain(fd)
     return fd
+
+
+def refuse_unless_plain(fd: int) -> None:
+    """Close `fd` and refuse unless it is a regular file with one name.
+
+    A second hard link may be a file outside the workspace linked in: `O_NOFOLLOW`
+    stops symlinks, not links, so the link count is checked on the open file.
+    """
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode) and info.st_nlink <= 1:
+        return
+    os.close(fd)
+    if stat.S_ISDIR(info.st_mode):
+        raise ToolError("is a directory (use lynkr_file_glob to list it)")
+    if not stat.S_ISREG(info.st_mode):
+        raise ToolError("not a regular file (a device, socket or pipe)")
+    raise ToolError(
+        "the file has other hard links (it may be a file outside the workspace linked "
+        "in); tools refuse it. Copy it to a new file if you need its content"
+    )
 
 
 def _image_type(head: bytes) -> str | None:

@@ -18,6 +18,7 @@ import asyncio
 import os
 import re
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,11 @@ from lynkr.agent.tools.base import (
     ToolError,
     ToolResult,
     display_path,
+    is_protected,
     object_schema,
     resolve_path,
 )
-from lynkr.agent.tools.files.reading import SNIFF_BYTES
+from lynkr.agent.tools.files.reading import SNIFF_BYTES, open_regular
 from lynkr.agent.tools.files.spec import PATH, file_spec
 from lynkr.agent.tools.shell import run_process
 from lynkr.policy import Policy, Workspace, evaluate_tool_call
@@ -42,17 +44,22 @@ __all__ = ["GlobTool", "GrepTool", "readable_by_policy", "readable_paths"]
 MAX_GREP_FILE_BYTES = 5 * 1024 * 1024
 
 
-def _walk(base: Path) -> Iterator[Path]:
-    """Every file below `base`, sorted, without following symlinks, skipping `.git`."""
+def _walk(base: Path, context: ToolContext) -> Iterator[Path]:
+    """Every file below `base`, sorted, without following symlinks, skipping `.git` and
+    lynkr's own files (they are not there, as far as a tool can tell)."""
     for directory, subdirs, files in os.walk(base, followlinks=False):
-        subdirs[:] = sorted(d for d in subdirs if d != ".git")
+        subdirs[:] = sorted(
+            d for d in subdirs if d != ".git" and not is_protected(context, Path(directory, d))
+        )
         for name in sorted(files):
-            yield Path(directory, name)
+            path = Path(directory, name)
+            if not is_protected(context, path):
+                yield path
 
 
 def _glob(base: Path, pattern: str, limit: int, context: ToolContext) -> str:
     found: list[str] = []
-    for path in _walk(base):
+    for path in _walk(base, context):
         relative = path.relative_to(base).as_posix()
         if glob_matches([pattern], relative):
             if len(found) == limit:
@@ -61,6 +68,8 @@ def _glob(base: Path, pattern: str, limit: int, context: ToolContext) -> str:
     return "\n".join(found) if found else f"no files match {pattern!r}"
 
 
+# One line of ripgrep's output: path, line number, text.
+_HIT = re.compile(r"^[^\n]+?:\d+:")
 # A repeated group that itself ends in a repetition: (a*)*, (x+)+, (?:a|b*)+, (a*){2,}.
 _NESTED_QUANTIFIER = re.compile(r"[*+}]\)[*+{]|[*+}]\)\?[*+{]")
 
@@ -91,7 +100,7 @@ def _grep_python(
     base: Path, regex: re.Pattern[str], file_glob: str | None, limit: int, context: ToolContext
 ) -> list[str]:
     hits: list[str] = []
-    paths = [base] if base.is_file() else _walk(base)
+    paths = [base] if base.is_file() else _walk(base, context)
     for path in paths:
         if path.is_symlink() or (file_glob and not glob_matches([file_glob], path.name)):
             continue
@@ -103,17 +112,43 @@ def _grep_python(
 
 
 def _matching_lines(path: Path, regex: re.Pattern[str]) -> Iterator[tuple[int, str]]:
+    """Lines of a regular, single-link file of at most MAX_GREP_FILE_BYTES that match.
+
+    Opened without blocking and judged on the descriptor: a FIFO would block the
+    worker thread for ever, a device would never end.
+    """
     try:
-        if path.stat().st_size > MAX_GREP_FILE_BYTES:
-            return
-        data = path.read_bytes()
-    except OSError:
+        fd = open_regular(path, os.O_RDONLY)
+    except ToolError:
+        return
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_GREP_FILE_BYTES + 1)
+    if len(data) > MAX_GREP_FILE_BYTES:
         return
     if b"\x00" in data[:SNIFF_BYTES]:
         return
     for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
         if regex.search(line):
             yield number, line
+
+
+def _plain_hits(hits: list[str], context: ToolContext) -> list[str]:
+    """The hits in regular files with one name: ripgrep reads hard links to files
+    outside the workspace like any file, so each matching file is checked once."""
+    verdicts: dict[str, bool] = {}
+    kept = []
+    for hit in hits:
+        name = hit.split(":", 1)[0]
+        if name not in verdicts:
+            try:
+                info = os.lstat(context.workspace / name)
+            except OSError:
+                verdicts[name] = False
+            else:
+                verdicts[name] = stat.S_ISREG(info.st_mode) and info.st_nlink <= 1
+        if verdicts[name]:
+            kept.append(hit)
+    return kept
 
 
 # ── the tools ────────────────────────────────────────────────────────────────
@@ -176,6 +211,8 @@ class GrepTool:
         base = resolve_path(context, arguments.get("path") or ".")
         if not base.exists():
             raise ToolError(f"path {arguments.get('path')!r} does not exist")
+        if not base.is_dir():
+            os.close(open_regular(base, os.O_RDONLY))  # a FIFO would block the search for ever
         limit = int(arguments.get("limit", 200))
         rg = shutil.which("rg", path=context.env.get("PATH", "")) if self.use_ripgrep else None
         if rg:
@@ -184,6 +221,7 @@ class GrepTool:
             hits = await self._python(base, arguments, limit, context)
         # A search reads files: the ones the policy would not let lynkr_file_read open
         # (.env, keys…) must not show through it either.
+        hits = await asyncio.to_thread(_plain_hits, hits, context)
         paths = {hit.split(":", 1)[0] for hit in hits}  # each file judged once, not per match
         readable = await readable_paths(context, paths)
         hits = [hit for hit in hits if hit.split(":", 1)[0] in readable]
@@ -214,15 +252,24 @@ class GrepTool:
     ) -> list[str]:
         argv = [rg, "--no-config", "--line-number", "--no-heading", "--with-filename"]
         argv += ["--color=never", "--no-follow", "--max-columns=300", "--max-columns-preview"]
+        argv.append("--no-messages")  # unreadable files (lynkr's own, in the sandbox) are skipped
         if arguments.get("case_insensitive"):
             argv.append("--ignore-case")
         if arguments.get("glob"):
             argv += ["--glob", arguments["glob"]]
         argv += ["--regexp", arguments["pattern"], "--", display_path(context, base)]
         result = await run_process(
-            argv, cwd=context.workspace, env=context.env, timeout=30, max_output_bytes=1 << 20
+            argv,
+            cwd=context.workspace,
+            env=context.env,
+            timeout=30,
+            max_output_bytes=1 << 20,
+            sandbox=context.sandbox,
         )
-        if result.exit_code not in (0, 1):
-            raise ToolError(f"search failed: {result.output.strip()[:500]}")
         lines = [line.removeprefix("./") for line in result.output.splitlines() if line]
-        return lines[: limit + 1]
+        # 2 is also "matches found, some file could not be read": hits are still hits.
+        partial = result.exit_code == 2 and lines and all(_HIT.match(line) for line in lines)
+        if result.exit_code not in (0, 1) and not partial:
+            raise ToolError(f"search failed: {result.output.strip()[:500]}")
+        hidden = [display_path(context, own) for own in context.protected]
+        return [line for line in lines if not line.startswith(tuple(hidden))][: limit + 1]

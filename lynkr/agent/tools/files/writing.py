@@ -28,7 +28,7 @@ from lynkr.agent.tools.base import (
     object_schema,
     resolve_path,
 )
-from lynkr.agent.tools.files.reading import open_regular
+from lynkr.agent.tools.files.reading import open_regular, refuse_unless_plain
 from lynkr.agent.tools.files.spec import PATH, file_spec
 from lynkr.stores.tools import EditRecord
 
@@ -76,11 +76,17 @@ def _current(path: Path) -> bytes | None:
 
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    # Not O_TRUNC: the file is judged on its open descriptor first (a hard link to a
+    # file outside, a FIFO), and only then emptied.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, 0o644)
     except IsADirectoryError as exc:
         raise ToolError("is a directory") from exc
+    except OSError as exc:
+        raise ToolError(f"cannot open the file for writing: {exc.strerror}") from exc
+    refuse_unless_plain(fd)
+    os.ftruncate(fd, 0)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
 
