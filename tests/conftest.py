@@ -264,6 +264,23 @@ class LynkrServer:
         return True
 
 
+def leaked_secrets(server: LynkrServer) -> list[str]:
+    """The forms of the server's configured secrets (provider and client keys) that its
+    whole log holds: every `lynkr serve` of the suite is checked when it stops."""
+    from lynkr.cli import _log_secrets
+    from lynkr.config import load_config
+    from lynkr.errors import ConfigError
+    from lynkr.providers.errors import secret_forms
+
+    try:
+        config = load_config(server.config_path, allow_missing_env=True)
+    except ConfigError:
+        return []  # a config the test meant to be refused: lynkr never served it
+    forms = secret_forms(tuple(s for s in _log_secrets(config) if "${" not in s))
+    log = server.stderr_text(limit=10**9).encode()
+    return [form.decode("latin-1")[:12] + "…" for form in forms if form in log]
+
+
 def stop_all(servers: Iterable[LynkrServer]) -> list[LynkrServer]:
     """Stop `servers` together (SIGTERM to all, then wait); the ones that needed SIGKILL.
 
@@ -393,6 +410,9 @@ def lynkr_server(
         logs = "\n".join(server.stderr_text(limit=2000) for server in killed)
         names = [name for name, server in servers.items() if server in killed]
         pytest.fail(f"lynkr {names} did not exit within 5 s of SIGTERM:\n{logs}", pytrace=False)
+    leaks = {name: found for name, server in servers.items() if (found := leaked_secrets(server))}
+    if leaks:  # suite-wide: no `lynkr serve` of any test may log a configured secret
+        pytest.fail(f"lynkr logged a configured secret (server: forms): {leaks}", pytrace=False)
 
 
 @pytest.fixture
