@@ -288,3 +288,24 @@ async def test_grep_uses_ripgrep_when_on_path(
     assert args[:2] == ["--no-config", "--line-number"]
     assert args[-4:] == ["--regexp", "-e; $(x)", "--", "."]
     assert args[args.index("--glob") + 1] == "*.py"
+
+
+async def test_one_endless_line_is_read_in_bounded_memory(
+    tools: ToolCaller, workspace: Path
+) -> None:
+    """A 64 MiB line used to be read whole (a 1 GB one took RSS to 2.5 GB)."""
+    import tracemalloc
+
+    with (workspace / "one-line.txt").open("wb") as out:
+        for _ in range(64):
+            out.write(b"a" * (1 << 20))
+        out.write(b"\nsecond line\n")
+    tracemalloc.start()
+    try:
+        result = await tools("lynkr_file_read", {"file_path": "one-line.txt"})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    shown = _text(result)
+    assert "[… line cut]" in shown and "     2\tsecond line" in shown
+    assert peak < 4 << 20, peak  # megabytes, not the line's 64 MiB

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ __all__ = [
 
 DEFAULT_LINES = 2000
 MAX_LINE_CHARS = 2000
+# Bytes read of one line: enough for MAX_LINE_CHARS characters of UTF-8 and then some.
+MAX_LINE_BYTES = 4 * MAX_LINE_CHARS + 4
 MAX_READ_BYTES = 96_000  # under the registry's 100 000-character cap, with one long line
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 SNIFF_BYTES = 8192
@@ -119,11 +122,21 @@ def _image(handle: Any, head: bytes, size: int, media_type: str) -> ToolResult:
     )
 
 
+def _bounded_lines(handle: Any) -> Iterator[bytes]:
+    """The file's lines, each at most MAX_LINE_BYTES: the rest of a longer line is read
+    in pieces of that size and dropped, so one endless line never sits in memory."""
+    while raw := handle.readline(MAX_LINE_BYTES):
+        if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+        yield raw
+
+
 def _numbered_lines(handle: Any, offset: int, limit: int) -> str:
     lines: list[str] = []
     used = 0
     number = 0
-    for number, raw in enumerate(handle, start=1):
+    for number, raw in enumerate(_bounded_lines(handle), start=1):
         if number < offset:
             continue
         if len(lines) >= limit or used >= MAX_READ_BYTES:

@@ -21,7 +21,7 @@ import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 from lynkr.agent.tools.base import (
     ToolContext,
@@ -70,8 +70,33 @@ def _glob(base: Path, pattern: str, limit: int, context: ToolContext) -> str:
 
 # One line of ripgrep's output: path, line number, text.
 _HIT = re.compile(r"^[^\n]+?:\d+:")
-# A repeated group that itself ends in a repetition: (a*)*, (x+)+, (?:a|b*)+, (a*){2,}.
-_NESTED_QUANTIFIER = re.compile(r"[*+}]\)[*+{]|[*+}]\)\?[*+{]")
+
+
+class _Searcher(Protocol):
+    def search(self, text: str) -> object: ...
+
+
+def linear_regex(pattern: str, case_insensitive: bool) -> _Searcher:
+    """`pattern` compiled by RE2, whose time is linear in the text whatever the pattern.
+
+    Python's `re` backtracks: `(a|a)*$` on a 30-character line takes seconds
+    (holding the GIL: the whole server). RE2 has no backreferences or
+    lookaround; such a pattern is refused with a message saying so.
+    """
+    import re2  # type: ignore[import-untyped]  # no stubs; the two calls are checked here
+
+    options = re2.Options()
+    options.case_sensitive = not case_insensitive
+    options.log_errors = False
+    try:
+        return cast(_Searcher, re2.compile(pattern, options))
+    except re2.error as exc:
+        detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ToolError(
+            f"invalid regular expression: {detail}. Patterns run on a linear-time engine "
+            "(RE2): no backreferences (\\1) or lookaround ((?=…), (?<=…)); rewrite it "
+            "without them"
+        ) from exc
 
 
 def readable_by_policy(context: ToolContext, path: str) -> bool:
@@ -97,7 +122,7 @@ async def readable_paths(context: ToolContext, paths: set[str]) -> set[str]:
 
 
 def _grep_python(
-    base: Path, regex: re.Pattern[str], file_glob: str | None, limit: int, context: ToolContext
+    base: Path, regex: _Searcher, file_glob: str | None, limit: int, context: ToolContext
 ) -> list[str]:
     hits: list[str] = []
     paths = [base] if base.is_file() else _walk(base, context)
@@ -111,7 +136,7 @@ def _grep_python(
     return hits
 
 
-def _matching_lines(path: Path, regex: re.Pattern[str]) -> Iterator[tuple[int, str]]:
+def _matching_lines(path: Path, regex: _Searcher) -> Iterator[tuple[int, str]]:
     """Lines of a regular, single-link file of at most MAX_GREP_FILE_BYTES that match.
 
     Opened without blocking and judged on the descriptor: a FIFO would block the
@@ -233,17 +258,7 @@ class GrepTool:
     async def _python(
         self, base: Path, arguments: dict[str, Any], limit: int, context: ToolContext
     ) -> list[str]:
-        flags = re.IGNORECASE if arguments.get("case_insensitive") else 0
-        if _NESTED_QUANTIFIER.search(arguments["pattern"]):
-            # Python's re would backtrack for ever, holding the GIL (the whole server).
-            raise ToolError(
-                "this pattern nests repetitions (like (a*)* or (a+)+), which can take forever "
-                "without ripgrep; rewrite it without a repeated group"
-            )
-        try:
-            regex = re.compile(arguments["pattern"], flags)
-        except re.error as exc:
-            raise ToolError(f"invalid regular expression: {exc}") from exc
+        regex = linear_regex(arguments["pattern"], bool(arguments.get("case_insensitive")))
         glob = arguments.get("glob")
         return await asyncio.to_thread(_grep_python, base, regex, glob, limit, context)
 
