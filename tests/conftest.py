@@ -61,6 +61,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from client_bytes import RecordingRelay
 from fakes.anthropic_upstream import FakeAnthropic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -172,6 +173,8 @@ class LynkrServer:
         self._terminated = False
         self._stdout_path = log_dir / "stdout.log"
         self._stderr_path = log_dir / "stderr.log"
+        self.client_bytes_path = log_dir / "client-bytes.bin"
+        self.relay: RecordingRelay | None = None
 
     def stderr_text(self, limit: int = 6000) -> str:
         text = ""
@@ -191,6 +194,9 @@ class LynkrServer:
             self.port = free_port()
             self.url = f"http://127.0.0.1:{self.port}"
             if self._start_once():
+                # Clients go through the recording relay: what lynkr sends them is scanned.
+                self.relay = RecordingRelay(self.port, self.client_bytes_path).start()
+                self.url = f"http://127.0.0.1:{self.relay.port}"
                 return self
             if (
                 "address already in use" not in self.stderr_text().lower()
@@ -250,6 +256,9 @@ class LynkrServer:
     def stop(self) -> bool:
         """SIGTERM (unless `terminate` sent it), wait 5 s, then SIGKILL; False if it took that."""
         self.terminate()
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
         process, self.process = self.process, None
         self._terminated = False
         if process is None:
@@ -265,8 +274,9 @@ class LynkrServer:
 
 
 def leaked_secrets(server: LynkrServer) -> list[str]:
-    """The forms of the server's configured secrets (provider and client keys) that its
-    whole log holds: every `lynkr serve` of the suite is checked when it stops."""
+    """The forms of the server's configured secrets (provider and client keys) in its whole
+    log or in any byte it sent a client (`client_bytes.py`): every `lynkr serve` of the
+    suite is checked when it stops."""
     from lynkr.cli import _log_secrets
     from lynkr.config import load_config
     from lynkr.errors import ConfigError
@@ -278,6 +288,8 @@ def leaked_secrets(server: LynkrServer) -> list[str]:
         return []  # a config the test meant to be refused: lynkr never served it
     forms = secret_forms(tuple(s for s in _log_secrets(config) if "${" not in s))
     log = server.stderr_text(limit=10**9).encode()
+    with contextlib.suppress(OSError):
+        log += server.client_bytes_path.read_bytes()
     return [form.decode("latin-1")[:12] + "…" for form in forms if form in log]
 
 

@@ -30,3 +30,11 @@ def test_a_key_in_any_form_is_found(tmp_path: Path) -> None:
     for log in (f"upstream said {KEY}", base64.b64encode(f"x {KEY} y".encode()).decode(),
                 KEY[::-1], f"Bearer {CLIENT}"):  # fmt: skip
         assert leaked_secrets(_server(tmp_path, log)) != [], log
+
+
+def test_a_key_in_what_a_client_received_is_found(tmp_path: Path) -> None:
+    server = _server(tmp_path, "clean log\n")
+    server.client_bytes_path.write_bytes(
+        b'HTTP/1.1 200 OK\r\n\r\n{"text": "' + KEY.encode() + b'"}'
+    )
+    assert leaked_secrets(server) != []
