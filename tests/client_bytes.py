@@ -40,7 +40,12 @@ class _Loop:
 
 
 class RecordingRelay:
-    """Listens on a free loopback port and relays to `target_port`, recording the answers."""
+    """Listens on a free loopback port and relays to `target_port`, recording the answers.
+
+    Every connection's writers are tracked so `stop()` closes them all: a test that
+    leaves a keep-alive connection open must not leave a socket for the garbage
+    collector to find (and warn about) during a later test.
+    """
 
     def __init__(self, target_port: int, record: Path) -> None:
         self.target_port = target_port
@@ -48,6 +53,8 @@ class RecordingRelay:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._out = record.open("ab")
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> RecordingRelay:
         loop = _Loop.get()
@@ -59,7 +66,7 @@ class RecordingRelay:
         if self._server is not None:
             server, self._server = self._server, None
             loop = _Loop.get()
-            asyncio.run_coroutine_threadsafe(_close(server), loop).result(10)
+            asyncio.run_coroutine_threadsafe(self._close(server), loop).result(10)
         self._out.close()
 
     async def _listen(self) -> asyncio.Server:
@@ -68,18 +75,42 @@ class RecordingRelay:
     async def _relay(
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
     ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(client_out)
+        lynkr_out: asyncio.StreamWriter | None = None
         try:
             lynkr_in, lynkr_out = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            client_out.close()
-            return
-        try:
+            self._writers.add(lynkr_out)
             await asyncio.gather(
                 _pump(client_in, lynkr_out, None), _pump(lynkr_in, client_out, self._out)
             )
+        except OSError:
+            pass  # lynkr is not listening (stopped, or not yet up): the client sees a reset
         finally:
             for writer in (lynkr_out, client_out):
-                writer.close()
+                if writer is not None:
+                    await _shut(writer)
+                    self._writers.discard(writer)
+            self._tasks.discard(task)
+
+    async def _close(self, server: asyncio.Server) -> None:
+        server.close()
+        for writer in list(self._writers):
+            await _shut(writer)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 2)
+
+
+async def _shut(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(writer.wait_closed(), 2)
 
 
 async def _pump(
@@ -88,20 +119,15 @@ async def _pump(
     try:
         while chunk := await source.read(_CHUNK):
             if record is not None:
-                record.write(chunk)  # type: ignore[attr-defined]
+                with contextlib.suppress(ValueError):  # the record closed at stop()
+                    record.write(chunk)  # type: ignore[attr-defined]
             sink.write(chunk)
             await sink.drain()
-    except (ConnectionError, OSError):
-        pass
+    except (ConnectionError, OSError, RuntimeError):
+        pass  # a peer went away mid-relay; the other side is closed below
     finally:
         with contextlib.suppress(Exception):
             if sink.can_write_eof():
                 sink.write_eof()
             else:
                 sink.close()
-
-
-async def _close(server: asyncio.Server) -> None:
-    server.close()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(server.wait_closed(), 2)
