@@ -17,6 +17,7 @@ from lynkr.errors import ConfigIssue
 __all__ = [
     "Config",
     "LimitsConfig",
+    "MemoryConfig",
     "MiddlewareSpec",
     "ModelEntry",
     "PoolConfig",
@@ -157,6 +158,27 @@ class SessionsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryConfig:
+    """The `memory:` section (every default filled from the schema; docs/memory.md)."""
+
+    enabled: bool = False
+    retrieval_limit: int = 5
+    surprise_threshold: float = 0.3
+    scope: str = "workspace"
+    # type, base_url, model, api_key (a Secret), dimensions, timeout_seconds
+    embeddings: Mapping[str, Any] = field(default_factory=lambda: {"type": "local"})
+    half_life_days: float = 30.0
+    max_age_days: float = 90.0
+    max_count: int = 10_000
+    max_content_chars: int = 500
+    extraction: bool = True
+    injection: bool = True
+    prune_interval_minutes: float = 60.0
+    surprise_weights: Mapping[str, float] = field(default_factory=dict)
+    ranking: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class WorkspaceConfig:
     root: str
     allow_outside: bool
@@ -230,6 +252,7 @@ class Config:
     routes: tuple[RouteConfig, ...]
     sessions: SessionsConfig
     tools: ToolsConfig
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
 
 
 _COMMON_PROVIDER_KEYS = ("type", "base_url", "api_key", "model", "timeout", "headers")
@@ -276,6 +299,7 @@ def build_config(
         routes=tuple(_route(i, raw) for i, raw in enumerate(data["routes"])),
         sessions=SessionsConfig(**data["sessions"]),
         tools=_tools(data["tools"]),
+        memory=_memory(data["memory"], env_paths),
     )
     return config, issues
 
@@ -290,6 +314,31 @@ def _routing(raw: Mapping[str, Any]) -> RoutingConfig:
         sticky_sessions=raw["sticky_sessions"],
         sticky_ttl_seconds=raw["sticky_ttl_seconds"],
         sticky_max_sessions=raw["sticky_max_sessions"],
+    )
+
+
+def _memory(raw: Mapping[str, Any], env_paths: frozenset[tuple[str | int, ...]]) -> MemoryConfig:
+    """The validated `memory:` section; its embeddings key becomes a `Secret`."""
+    embeddings = dict(raw["embeddings"])
+    if "api_key" in embeddings:
+        from_env = ("memory", "embeddings", "api_key") in env_paths
+        source = "environment" if from_env else "lynkr.yaml"
+        embeddings["api_key"] = Secret(embeddings["api_key"], source)
+    return MemoryConfig(
+        enabled=raw["enabled"],
+        retrieval_limit=raw["retrieval_limit"],
+        surprise_threshold=raw["surprise_threshold"],
+        scope=raw["scope"],
+        embeddings=embeddings,
+        half_life_days=raw["decay"]["half_life_days"],
+        max_age_days=raw["max_age_days"],
+        max_count=raw["max_count"],
+        max_content_chars=raw["max_content_chars"],
+        extraction=raw["extraction"]["enabled"],
+        injection=raw["injection"]["enabled"],
+        prune_interval_minutes=raw["prune_interval_minutes"],
+        surprise_weights=dict(raw["surprise_weights"]),
+        ranking=dict(raw["ranking"]),
     )
 
 

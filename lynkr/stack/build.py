@@ -21,6 +21,7 @@ from lynkr.providers import build_provider as _adapter
 from lynkr.providers.base import Provider, ProviderSettings
 from lynkr.providers.pool import ProviderPool, Strategy
 from lynkr.stack.app import Lifetime, LynkrApp, Route
+from lynkr.stack.memory import build_memory, memory_position
 from lynkr.stack.options import middleware_options
 from lynkr.stack.tools import build_loop
 
@@ -63,19 +64,23 @@ def build_app(config: Config) -> LynkrApp:
     sessions = _session_store(config)
     if sessions is not None:
         lifetimes.append(Lifetime("sessions", sessions.close, sessions.open))
+    memory = build_memory(config)
+    if memory is not None:
+        lifetimes.append(Lifetime("memory", memory.close, memory.start))
+    placed = _Placed(sessions, memory)
     routes, issues = [], []
     for index, route in enumerate(config.routes):
         try:
-            built = _wrap(agent, route, config, lifetimes, sessions)
+            built = _wrap(agent, route, config, lifetimes, placed)
         except _MiddlewareRefused as refused:
             issues.append(located_issue(config, ("routes", index, *refused.path), refused.text))
             continue
-        routes.append(Route(route.path, built, _names(route, sessions is not None)))
+        routes.append(Route(route.path, built, _names(route, placed)))
     if issues:
         raise ConfigError(issues)
     app = LynkrApp(
         routes=routes,
-        fallback=_front(_guarded(_fallback(agent, sessions), config), config),
+        fallback=_front(_guarded(_fallback(agent, sessions, memory), config), config),
         providers=providers,
         lifetimes=lifetimes,
     )
@@ -141,15 +146,46 @@ class _MiddlewareRefused(Exception):
         self.text = text
 
 
+class _Placed:
+    """The layers the stack places itself on agent routes: sessions and memory."""
+
+    def __init__(self, sessions: Any, memory: Any) -> None:
+        self.sessions = sessions
+        self.memory = memory
+
+    def positions(self, route: RouteConfig) -> dict[int, str]:
+        """Index in the route's list → the placed layer that goes before that entry."""
+        if route.app != "agent":
+            return {}
+        names = [spec.use for spec in route.middleware]
+        placed: dict[int, str] = {}
+        if self.sessions is not None:
+            placed[_sessions_position(route.middleware)] = "sessions"
+        if self.memory is not None:
+            at = memory_position(names)
+            placed[at] = "sessions+memory" if placed.get(at) == "sessions" else "memory"
+        return placed
+
+    def layer(self, name: str, app: ASGIApp, config: Config) -> ASGIApp:
+        if "memory" in name:
+            from lynkr.middleware.memory import MemoryMiddleware
+
+            app = MemoryMiddleware(app, service=self.memory)
+        if "sessions" in name:
+            app = _sessions_layer(app, self.sessions, config.sessions.max_answer_bytes)
+        return app
+
+
 def _wrap(
-    app: ASGIApp, route: RouteConfig, config: Config, lifetimes: list[Lifetime], sessions: Any
+    app: ASGIApp, route: RouteConfig, config: Config, lifetimes: list[Lifetime], placed: _Placed
 ) -> ASGIApp:
-    """`app` inside the route's middlewares (first listed = outermost), sessions placed."""
+    """`app` inside the route's middlewares (first listed = outermost), sessions and memory
+    placed."""
     specs = route.middleware
-    place = _sessions_position(specs) if sessions is not None and route.app == "agent" else -1
+    positions = placed.positions(route)
+    if len(specs) in positions:
+        app = placed.layer(positions[len(specs)], app, config)
     for position in reversed(range(len(specs))):
-        if position + 1 == place:
-            app = _sessions_layer(app, sessions, config.sessions.max_answer_bytes)
         spec = specs[position]
         options = middleware_options(spec.use, spec.options, config, route.path)
         try:
@@ -158,8 +194,8 @@ def _wrap(
             raise _MiddlewareRefused(("middleware", position), f"{spec.use}: {exc}") from exc
         if hasattr(app, "aclose"):
             lifetimes.append(Lifetime(f"{spec.use} on {route.path}", app.aclose))
-    if place == 0:
-        app = _sessions_layer(app, sessions, config.sessions.max_answer_bytes)
+        if position in positions:
+            app = placed.layer(positions[position], app, config)
     if not _lists_guard(route):
         app = _front(app, config, route.path)
     return app
@@ -194,22 +230,27 @@ def _sessions_layer(app: ASGIApp, store: Any, max_answer_bytes: int) -> ASGIApp:
     return SessionsMiddleware(app, store=store, max_answer_bytes=max_answer_bytes)
 
 
-def _names(route: RouteConfig, sessions: bool) -> tuple[str, ...]:
+def _names(route: RouteConfig, placed: _Placed) -> tuple[str, ...]:
     names = [spec.use for spec in route.middleware]
-    if sessions and route.app == "agent":
-        names.insert(_sessions_position(route.middleware), "sessions")
+    for position, name in sorted(placed.positions(route).items(), reverse=True):
+        names[position:position] = name.split("+")
     if not _lists_guard(route):
         names.insert(0, "guard")
     return tuple(names)
 
 
-def _fallback(agent: ASGIApp, sessions: Any) -> ASGIApp:
+def _fallback(agent: ASGIApp, sessions: Any, memory: Any) -> ASGIApp:
     """The app for paths no route names: lynkr's own endpoints, else the agent."""
-    if sessions is None:
-        return agent
-    from lynkr.sessions import SessionsEndpoint
+    endpoints: dict[str, ASGIApp] = {}
+    if sessions is not None:
+        from lynkr.sessions import SessionsEndpoint
 
-    return _Endpoints(agent, {SessionsEndpoint.PREFIX: SessionsEndpoint(sessions)})
+        endpoints[SessionsEndpoint.PREFIX] = SessionsEndpoint(sessions)
+    if memory is not None:
+        from lynkr.memory.endpoint import MemoriesEndpoint
+
+        endpoints[MemoriesEndpoint.PREFIX] = MemoriesEndpoint(memory)
+    return _Endpoints(agent, endpoints) if endpoints else agent
 
 
 class _Endpoints:

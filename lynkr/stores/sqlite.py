@@ -57,6 +57,7 @@ __all__ = [
     "Driver",
     "connect",
     "driver",
+    "load_extension",
     "transaction",
 ]
 
@@ -199,6 +200,26 @@ class _APSWConnection:
 
     def close(self) -> None:
         self._connection.close()
+
+
+def load_extension(connection: Connection, path: str) -> None:
+    """Load the SQLite extension at `path` (e.g. sqlite-vec) into `connection`.
+
+    Raises `RuntimeError` naming the driver when it cannot load extensions
+    (the stdlib `sqlite3` of many Python builds): install `pysqlite3-binary`
+    or `apsw`, which can.
+    """
+    raw: Any = getattr(connection, "_connection", connection)  # apsw's, behind its wrapper
+    enable = getattr(raw, "enable_load_extension", None)
+    if enable is None:
+        raise RuntimeError(
+            "this SQLite driver cannot load extensions; install pysqlite3-binary or apsw"
+        )
+    enable(True)
+    try:
+        raw.load_extension(path)
+    finally:
+        enable(False)
 
 
 @contextmanager

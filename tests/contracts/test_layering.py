@@ -41,16 +41,18 @@ ALLOWED: dict[str, set[str]] = {
     "cache": {"errors", "protocol", "stores"},
     "sessions": {"protocol", "stores", "asgi", "errors"},
     "middleware": {"asgi", "protocol", "policy", "resilience", "stores", "cache", "sessions"}
-    | {"errors"},
+    | {"errors", "memory"},
+    # Long-term memory: pure scoring and ranking, its store on lynkr.stores, its endpoint.
+    "memory": {"stores", "protocol", "asgi", "errors"},
     "providers": {"protocol", "resilience", "errors"},
     "agent": {"providers", "protocol", "policy", "resilience", "asgi", "stores", "errors"}
-    | {"sandbox"},
+    | {"sandbox", "memory"},
     "sandbox": set(),  # bubblewrap and the probe: the standard library only
     "stack": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "policy"}
     | {"sandbox"}
-    | {"sessions"},
+    | {"sessions", "memory"},
     "cli": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "stack"}
-    | {"policy", "protocol", "resilience", "cache", "sessions", "serving"},
+    | {"policy", "protocol", "resilience", "cache", "sessions", "serving", "memory"},
     "serving": set(),  # the ASGI server's protocol and its run: uvicorn only
     "__main__": {"cli"},
 }

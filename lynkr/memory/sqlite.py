@@ -1,0 +1,441 @@
+"""The memory store in SQLite: `memories`, an FTS5 index kept by triggers, a sqlite-vec table.
+
+One file in the data dir (`memory.sqlite3`), on the one `Database` worker
+(`lynkr.stores.sqlite`), its schema versioned by `PRAGMA user_version`
+(`MIGRATIONS`, applied in order at open). The vector table is made when the
+embedding model is known (`use_vector_model`): `vec0` with cosine distance,
+the workspace as its partition key, so a kNN search reads one workspace's
+vectors only. A driver that cannot load sqlite-vec leaves the store
+keyword-only (`vectors_available` is False) and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lynkr.memory.decay import PruneRow
+from lynkr.memory.model import Memory, Scope
+from lynkr.memory.store import NewMemory, StoreStats
+from lynkr.memory.text import normalized
+from lynkr.stores.sqlite import Connection, Database, load_extension
+
+__all__ = ["DATABASE_NAME", "MIGRATIONS", "SQLiteMemoryStore", "digest", "migrate"]
+
+DATABASE_NAME = "memory.sqlite3"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: memories, their full-text index and its triggers, the vector space.
+    """
+    CREATE TABLE memories (
+        id INTEGER PRIMARY KEY,
+        content TEXT NOT NULL,
+        type TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        owner TEXT,
+        importance REAL NOT NULL,
+        surprise REAL NOT NULL DEFAULT 0,
+        access_count INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        last_accessed REAL,
+        session_id TEXT,
+        turn INTEGER,
+        superseded_by INTEGER REFERENCES memories(id) ON DELETE SET NULL,
+        successes INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        digest TEXT NOT NULL,
+        has_vector INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX memories_scope ON memories (workspace, owner, superseded_by, created);
+    CREATE INDEX memories_digest ON memories (digest);
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        content, content='memories', content_rowid='id', tokenize='porter unicode61'
+    );
+    CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts (rowid, content) VALUES (new.id, new.content);
+    END;
+    CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+    END;
+    CREATE TRIGGER memories_au AFTER UPDATE OF content ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+        INSERT INTO memories_fts (rowid, content) VALUES (new.id, new.content);
+    END;
+    CREATE TABLE memory_vector_space (model TEXT NOT NULL, dimensions INTEGER NOT NULL);
+    """,
+)
+
+_COLUMNS = (
+    "id, content, type, workspace, owner, importance, surprise, created, updated, "
+    "last_accessed, access_count, session_id, turn, superseded_by, successes, failures"
+)
+
+
+def digest(scope: Scope, content: str) -> str:
+    """What makes two memories the same: scope and normalised words."""
+    key = f"{scope.workspace}\0{scope.owner or ''}\0{normalized(content)}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _owner_clause(scope: Scope, column: str = "owner") -> tuple[str, tuple[Any, ...]]:
+    if scope.owner is None:
+        return f"{column} IS NULL", ()
+    return f"({column} = ? OR {column} IS NULL)", (scope.owner,)
+
+
+def _memory(row: Sequence[Any]) -> Memory:
+    return Memory(*row)
+
+
+class SQLiteMemoryStore:
+    """`MemoryStore` on one SQLite file (see the module docstring)."""
+
+    def __init__(self, path: str | Path, *, driver_name: str | None = None) -> None:
+        self.path = Path(path)
+        self.vectors_available = False
+        self.vector_problem: str | None = None
+        self.db = Database(
+            self.path,
+            setup=self._setup,
+            driver_name=driver_name,
+            thread_name="lynkr-memory",
+        )
+
+    # Lifetime ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    def _setup(self, connection: Connection) -> None:
+        migrate(connection)
+        try:
+            import sqlite_vec  # type: ignore[import-untyped]
+
+            load_extension(connection, sqlite_vec.loadable_path())
+            self.vectors_available = True
+        except Exception as exc:  # each driver raises its own error type
+            self.vector_problem = f"sqlite-vec does not load ({exc}); memory search is keyword-only"
+
+    # Writes -----------------------------------------------------------------------------
+
+    async def add(self, memory: NewMemory, vector: bytes | None) -> int:
+        return await self.db.write(self._insert, memory, vector)
+
+    async def supersede(self, old_id: int, memory: NewMemory, vector: bytes | None) -> int:
+        def job(connection: Connection) -> int:
+            new_id = self._insert(connection, memory, vector)
+            connection.execute(
+                "UPDATE memories SET superseded_by = ?, updated = ?, has_vector = 0 WHERE id = ?",
+                (new_id, memory.now, old_id),
+            )
+            self._drop_vectors(connection, [old_id])
+            return new_id
+
+        return await self.db.write(job)
+
+    def _insert(self, connection: Connection, memory: NewMemory, vector: bytes | None) -> int:
+        scope = memory.scope
+        row = connection.execute(
+            "INSERT INTO memories (content, type, workspace, owner, importance, surprise,"
+            " created, updated, session_id, turn, digest) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " RETURNING id",
+            (
+                memory.content,
+                memory.type,
+                scope.workspace,
+                scope.owner,
+                memory.importance,
+                memory.surprise,
+                memory.now,
+                memory.now,
+                memory.session_id,
+                memory.turn,
+                digest(scope, memory.content),
+            ),
+        ).fetchone()
+        memory_id = int(row[0])
+        if vector is not None:
+            self._put_vector(connection, memory_id, scope, vector)
+        return memory_id
+
+    def _put_vector(
+        self, connection: Connection, memory_id: int, scope: Scope, vector: bytes
+    ) -> None:
+        if not self.vectors_available or not _has_vector_table(connection):
+            return
+        connection.execute("DELETE FROM memory_vectors WHERE rowid = ?", (memory_id,))
+        connection.execute(
+            "INSERT INTO memory_vectors (rowid, embedding, workspace, owner) VALUES (?, ?, ?, ?)",
+            (memory_id, vector, scope.workspace, scope.owner or ""),
+        )
+        connection.execute("UPDATE memories SET has_vector = 1 WHERE id = ?", (memory_id,))
+
+    def _drop_vectors(self, connection: Connection, ids: Sequence[int]) -> None:
+        if self.vectors_available and _has_vector_table(connection):
+            for memory_id in ids:
+                connection.execute("DELETE FROM memory_vectors WHERE rowid = ?", (memory_id,))
+
+    async def reinforce(self, memory_id: int, importance: float, now: float) -> None:
+        await self.db.write(
+            _execute,
+            "UPDATE memories SET importance = ?, updated = ? WHERE id = ?",
+            (importance, now, memory_id),
+        )
+
+    async def record_outcome(self, memory_id: int, succeeded: bool, now: float) -> None:
+        column = "successes" if succeeded else "failures"
+        await self.db.write(
+            _execute,
+            f"UPDATE memories SET {column} = {column} + 1, updated = ? WHERE id = ?",
+            (now, memory_id),
+        )
+
+    async def touch(self, ids: Sequence[int], now: float) -> None:
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        await self.db.write(
+            _execute,
+            f"UPDATE memories SET access_count = access_count + 1, last_accessed = ?"
+            f" WHERE id IN ({marks})",
+            (now, *ids),
+        )
+
+    async def delete(self, ids: Sequence[int]) -> int:
+        if not ids:
+            return 0
+
+        def job(connection: Connection) -> int:
+            marks = ",".join("?" * len(ids))
+            self._drop_vectors(connection, ids)
+            cursor = connection.execute(
+                f"DELETE FROM memories WHERE id IN ({marks}) RETURNING id", tuple(ids)
+            )
+            return len(cursor.fetchall())
+
+        return await self.db.write(job)
+
+    # Reads ------------------------------------------------------------------------------
+
+    async def keyword_search(self, scope: Scope, query: str, limit: int) -> list[int]:
+        owner, values = _owner_clause(scope, "m.owner")
+        sql = (
+            "SELECT m.id FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid"
+            " WHERE memories_fts MATCH ? AND m.workspace IN (?, ?) AND m.superseded_by IS NULL"
+            f" AND {owner} ORDER BY bm25(memories_fts), m.id LIMIT ?"
+        )
+        rows = await self.db.run(_fetch, sql, (query, *scope.workspaces, *values, limit))
+        return [int(row[0]) for row in rows]
+
+    async def vector_search(
+        self, scope: Scope, vector: bytes, limit: int
+    ) -> list[tuple[int, float]]:
+        if not self.vectors_available:
+            return []
+        return await self.db.run(self._nearest, scope, vector, limit)
+
+    def _nearest(
+        self, connection: Connection, scope: Scope, vector: bytes, limit: int
+    ) -> list[tuple[int, float]]:
+        if not _has_vector_table(connection):
+            return []
+        found: list[tuple[int, float]] = []
+        owners = ("",) if scope.owner is None else ("", scope.owner)
+        for workspace in scope.workspaces:
+            for owner in owners:
+                found += connection.execute(
+                    "SELECT rowid, distance FROM memory_vectors WHERE embedding MATCH ?"
+                    " AND k = ? AND workspace = ? AND owner = ?",
+                    (vector, limit, workspace, owner),
+                ).fetchall()
+        found.sort(key=lambda row: row[1])
+        return [(int(rowid), 1.0 - float(distance)) for rowid, distance in found[:limit]]
+
+    async def get(self, ids: Sequence[int]) -> dict[int, Memory]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = await self.db.run(
+            _fetch, f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks})", tuple(ids)
+        )
+        return {int(row[0]): _memory(row) for row in rows}
+
+    async def find_digest(self, scope: Scope, content: str) -> Memory | None:
+        rows = await self.db.run(
+            _fetch,
+            f"SELECT {_COLUMNS} FROM memories WHERE digest = ? AND superseded_by IS NULL LIMIT 1",
+            (digest(scope, content),),
+        )
+        return _memory(rows[0]) if rows else None
+
+    async def recent(self, scope: Scope, limit: int) -> list[Memory]:
+        owner, values = _owner_clause(scope)
+        rows = await self.db.run(
+            _fetch,
+            f"SELECT {_COLUMNS} FROM memories WHERE workspace IN (?, ?) AND superseded_by IS NULL"
+            f" AND {owner} ORDER BY created DESC, id DESC LIMIT ?",
+            (*scope.workspaces, *values, limit),
+        )
+        return [_memory(row) for row in rows]
+
+    async def listing(self, scope: Scope | None, limit: int, offset: int = 0) -> list[Memory]:
+        if scope is None:
+            sql = f"SELECT {_COLUMNS} FROM memories ORDER BY id DESC LIMIT ? OFFSET ?"
+            rows = await self.db.run(_fetch, sql, (limit, offset))
+        else:
+            owner, values = _owner_clause(scope)
+            sql = (
+                f"SELECT {_COLUMNS} FROM memories WHERE workspace IN (?, ?) AND {owner}"
+                " ORDER BY id DESC LIMIT ? OFFSET ?"
+            )
+            rows = await self.db.run(_fetch, sql, (*scope.workspaces, *values, limit, offset))
+        return [_memory(row) for row in rows]
+
+    async def prune_rows(self) -> list[PruneRow]:
+        rows = await self.db.run(
+            _fetch,
+            "SELECT id, importance, max(updated, coalesce(last_accessed, 0)),"
+            " superseded_by IS NOT NULL FROM memories",
+            (),
+        )
+        return [PruneRow(int(r[0]), float(r[1]), float(r[2]), bool(r[3])) for r in rows]
+
+    async def stats(self, scope: Scope | None) -> StoreStats:
+        return await self.db.run(self._stats, scope)
+
+    def _stats(self, connection: Connection, scope: Scope | None) -> StoreStats:
+        where, values = "1", ()
+        if scope is not None:
+            owner, owner_values = _owner_clause(scope)
+            where, values = f"workspace IN (?, ?) AND {owner}", (*scope.workspaces, *owner_values)
+        row = connection.execute(
+            "SELECT count(*), sum(superseded_by IS NULL), sum(superseded_by IS NOT NULL),"
+            f" count(DISTINCT workspace), sum(has_vector) FROM memories WHERE {where}",
+            values,
+        ).fetchone()
+        types = connection.execute(
+            f"SELECT type, count(*) FROM memories WHERE {where} AND superseded_by IS NULL"
+            " GROUP BY type ORDER BY type",
+            values,
+        ).fetchall()
+        space = connection.execute("SELECT model FROM memory_vector_space").fetchone()
+        return StoreStats(
+            total=int(row[0] or 0),
+            active=int(row[1] or 0),
+            superseded=int(row[2] or 0),
+            by_type={str(t): int(n) for t, n in types},
+            workspaces=int(row[3] or 0),
+            with_vectors=int(row[4] or 0),
+            vector_model=str(space[0]) if space else None,
+        )
+
+    # The vector space -------------------------------------------------------------------
+
+    async def vector_model(self) -> tuple[str, int] | None:
+        rows = await self.db.run(_fetch, "SELECT model, dimensions FROM memory_vector_space", ())
+        return (str(rows[0][0]), int(rows[0][1])) if rows else None
+
+    async def use_vector_model(self, model: str, dimensions: int) -> bool:
+        if not self.vectors_available:
+            return False
+        return await self.db.write(self._use_vector_model, model, dimensions)
+
+    def _use_vector_model(self, connection: Connection, model: str, dimensions: int) -> bool:
+        current = connection.execute("SELECT model, dimensions FROM memory_vector_space").fetchone()
+        same = current is not None and (current[0], current[1]) == (model, dimensions)
+        if same and _has_vector_table(connection):
+            return False
+        dropped = current is not None
+        connection.execute("DROP TABLE IF EXISTS memory_vectors")
+        connection.execute(
+            f"CREATE VIRTUAL TABLE memory_vectors USING vec0(embedding float[{int(dimensions)}]"
+            " distance_metric=cosine, workspace text partition key, owner text)"
+        )
+        connection.execute("DELETE FROM memory_vector_space")
+        connection.execute(
+            "INSERT INTO memory_vector_space (model, dimensions) VALUES (?, ?)", (model, dimensions)
+        )
+        connection.execute("UPDATE memories SET has_vector = 0")
+        return dropped
+
+    async def without_vectors(self, limit: int) -> list[tuple[int, str]]:
+        if not self.vectors_available:
+            return []
+        rows = await self.db.run(
+            _fetch,
+            "SELECT id, content FROM memories WHERE has_vector = 0 AND superseded_by IS NULL"
+            " ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def put_vectors(self, vectors: Sequence[tuple[int, bytes]]) -> None:
+        def job(connection: Connection) -> None:
+            for memory_id, vector in vectors:
+                row = connection.execute(
+                    "SELECT workspace, owner FROM memories WHERE id = ?", (memory_id,)
+                ).fetchone()
+                if row is not None:
+                    self._put_vector(connection, memory_id, Scope(row[0], row[1]), vector)
+
+        if vectors and self.vectors_available:
+            await self.db.write(job)
+
+
+def migrate(connection: Connection) -> int:
+    """Apply the migrations this file lacks; returns the version it is at."""
+    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the memory database is at schema version {version}, newer than this lynkr"
+            f" knows ({len(MIGRATIONS)}); upgrade lynkr or point memory at another data dir"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {number}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration (triggers hold `;` inside BEGIN … END)."""
+    statements, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        text = "\n".join(current).strip()
+        inside_trigger = text.upper().startswith("CREATE TRIGGER") and not text.upper().endswith(
+            "END;"
+        )
+        if text.endswith(";") and not inside_trigger:
+            statements.append(text)
+            current = []
+    if "\n".join(current).strip():
+        statements.append("\n".join(current).strip())
+    return statements
+
+
+def _has_vector_table(connection: Connection) -> bool:
+    row = connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'memory_vectors'").fetchone()
+    return row is not None
+
+
+def _execute(connection: Connection, sql: str, parameters: Sequence[Any]) -> None:
+    connection.execute(sql, tuple(parameters))
+
+
+def _fetch(connection: Connection, sql: str, parameters: Sequence[Any]) -> list[Any]:
+    return connection.execute(sql, tuple(parameters)).fetchall()
