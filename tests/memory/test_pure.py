@@ -9,8 +9,8 @@ from lynkr.memory.model import Candidate, Memory
 from lynkr.memory.rank import RankWeights, coverage, rank, skill_confidence
 from lynkr.memory.surprise import (
     Neighbour,
-    contradiction,
     context_switch,
+    contradiction,
     emphasis,
     judge,
     novelty,
@@ -94,15 +94,27 @@ def test_novelty(text: str, stored: list[str], similarity: float | None, expecte
 @pytest.mark.parametrize(
     ("text", "stored", "expected"),
     [
-        ("The staging database listens on port 5434", "The staging database listens on port 5433", 0.7),
+        (
+            "The staging database listens on port 5434",
+            "The staging database listens on port 5433",
+            0.7,
+        ),
         ("Do not run the integration tests locally", "Run the integration tests locally", 0.8),
-        ("We switched to uv for the project dependencies", "We manage project dependencies with poetry", 0.7),
+        (
+            "We switched to uv for the project dependencies",
+            "We manage project dependencies with poetry",
+            0.7,
+        ),
         ("Always squash commits when merging", "Never squash commits when merging", 0.8),
         ("Use tabs for indentation in Makefiles", "Use spaces for indentation in Makefiles", 0.6),
         ("The staging database listens on port 5433", "Prefer tabs in Makefiles", 0.0),
-        ("The staging database listens on port 5433", "The staging database listens on port 5433", 0.0),
+        (
+            "The staging database listens on port 5433",
+            "The staging database listens on port 5433",
+            0.0,
+        ),
     ],
-)  # fmt: skip
+)
 def test_contradiction(text: str, stored: str, expected: float) -> None:
     score, target = contradiction(text, [Neighbour(memory(7, stored))])
     assert score == pytest.approx(expected)
@@ -149,9 +161,12 @@ def test_surprise_weighs_the_factors() -> None:
     scored = surprise(candidate, stored)
     f = scored.factors
     expected = (
-        0.3 * f["novelty"] + 0.4 * f["contradiction"] + 0.15 * f["specificity"]
-        + 0.1 * f["emphasis"] + 0.05 * f["context_switch"]
-    )  # fmt: skip
+        0.3 * f["novelty"]
+        + 0.4 * f["contradiction"]
+        + 0.15 * f["specificity"]
+        + 0.1 * f["emphasis"]
+        + 0.05 * f["context_switch"]
+    )
     assert scored.score == pytest.approx(expected)
     assert f["contradiction"] == pytest.approx(0.7) and scored.contradicts == 3
 
@@ -163,13 +178,31 @@ def test_surprise_weighs_the_factors() -> None:
     ("content", "source", "stored", "similarity", "action"),
     [
         ("We deploy with ArgoCD every Friday", "user", [], None, "store"),
-        ("we deploy with argocd every friday!", "user", ["We deploy with ArgoCD every Friday"], None, "merge"),
-        ("We deploy with ArgoCD every Thursday", "user", ["We deploy with ArgoCD every Friday"], 0.97, "merge"),
-        ("The staging DB listens on port 5434", "user", ["The staging DB listens on port 5433"], 0.95, "supersede"),
+        (
+            "we deploy with argocd every friday!",
+            "user",
+            ["We deploy with ArgoCD every Friday"],
+            None,
+            "merge",
+        ),
+        (
+            "We deploy with ArgoCD every Thursday",
+            "user",
+            ["We deploy with ArgoCD every Friday"],
+            0.97,
+            "merge",
+        ),
+        (
+            "The staging DB listens on port 5434",
+            "user",
+            ["The staging DB listens on port 5433"],
+            0.95,
+            "supersede",
+        ),
         ("ok thanks", "user", ["ok thanks a lot for this"], 0.5, "skip"),
         ("ok thanks", "explicit", ["ok thanks a lot for this"], 0.5, "store"),
     ],
-)  # fmt: skip
+)
 def test_judge(
     content: str, source: str, stored: list[str], similarity: float | None, action: str
 ) -> None:
@@ -212,12 +245,27 @@ def test_rank_formula_golden() -> None:
 
 def test_rank_drops_what_is_under_the_floor_and_unknown_ids() -> None:
     memories = {1: memory(1, "Prefer tabs in Makefiles")}
-    hits = rank("what port does postgres use", memories, [1, 99], [(1, 0.31)],
-                now=NOW, half_life_days=30, limit=5)  # fmt: skip
+    hits = rank(
+        "what port does postgres use",
+        memories,
+        [1, 99],
+        [(1, 0.31)],
+        now=NOW,
+        half_life_days=30,
+        limit=5,
+    )
     assert hits == []
     loose = RankWeights(floor=0.0)
-    hits = rank("what port does postgres use", memories, [1], [], now=NOW, half_life_days=30,
-                limit=5, weights=loose)  # fmt: skip
+    hits = rank(
+        "what port does postgres use",
+        memories,
+        [1],
+        [],
+        now=NOW,
+        half_life_days=30,
+        limit=5,
+        weights=loose,
+    )
     assert [hit.memory.id for hit in hits] == [1]
 
 

@@ -19,23 +19,34 @@ from lynkr.memory.workspace import workspace_of
 @pytest.mark.parametrize(
     ("user", "expected"),
     [
-        ("Remember that the staging DB listens on port 5433.",
-         [("the staging DB listens on port 5433.", "fact")]),
+        (
+            "Remember that the staging DB listens on port 5433.",
+            [("the staging DB listens on port 5433.", "fact")],
+        ),
         ("please remember: I prefer small commits", [("I prefer small commits", "preference")]),
-        ("From now on, never edit files under migrations/.",
-         [("From now on, never edit files under migrations/.", "preference")]),
-        ("We always squash commits when merging.", [("We always squash commits when merging.", "preference")]),
-        ("We decided to use SQLAlchemy 2 for the data layer.",
-         [("We decided to use SQLAlchemy 2 for the data layer.", "decision")]),
-        ("Our CI runs on GitHub Actions with Python 3.12.",
-         [("Our CI runs on GitHub Actions with Python 3.12.", "fact")]),
+        (
+            "From now on, never edit files under migrations/.",
+            [("From now on, never edit files under migrations/.", "preference")],
+        ),
+        (
+            "We always squash commits when merging.",
+            [("We always squash commits when merging.", "preference")],
+        ),
+        (
+            "We decided to use SQLAlchemy 2 for the data layer.",
+            [("We decided to use SQLAlchemy 2 for the data layer.", "decision")],
+        ),
+        (
+            "Our CI runs on GitHub Actions with Python 3.12.",
+            [("Our CI runs on GitHub Actions with Python 3.12.", "fact")],
+        ),
         ("Fix the failing test in test_api.py", []),
         ("Should we always squash commits?", []),
         ("Maybe our CI runs on Jenkins, not sure.", []),
         ("Remember that the deploy key is rotated monthly. #private", []),
         ("<private>We always use the prod password hunter2.</private> Fix the login bug.", []),
     ],
-)  # fmt: skip
+)
 def test_user_candidates(user: str, expected: list[tuple[str, str]]) -> None:
     found = candidates(user, "")
     assert [(c.content, c.type) for c in found] == expected
@@ -45,17 +56,21 @@ def test_user_candidates(user: str, expected: list[tuple[str, str]]) -> None:
 @pytest.mark.parametrize(
     ("assistant", "expected"),
     [
-        ("I checked `pyproject.toml`: the project uses Poetry for packaging.",
-         ["I checked `pyproject.toml`: the project uses Poetry for packaging."]),
-        ("The test suite uses pytest, as configured in `setup.cfg`.",
-         ["The test suite uses pytest, as configured in `setup.cfg`."]),
+        (
+            "I checked `pyproject.toml`: the project uses Poetry for packaging.",
+            ["I checked `pyproject.toml`: the project uses Poetry for packaging."],
+        ),
+        (
+            "The test suite uses pytest, as configured in `setup.cfg`.",
+            ["The test suite uses pytest, as configured in `setup.cfg`."],
+        ),
         ("The project probably uses Poetry.", []),  # a guess
         ("I'll check whether the project uses Poetry in `pyproject.toml`.", []),  # a plan
         ("Does the project use Poetry?", []),
         ("The project uses Poetry.", []),  # nothing says it was verified
         ("```\nthe project uses `x`\n```", []),  # code is not a statement
     ],
-)  # fmt: skip
+)
 def test_assistant_candidates(assistant: str, expected: list[str]) -> None:
     found = candidates("Fix the build", assistant)
     assert [c.content for c in found] == expected
@@ -75,11 +90,16 @@ def claude_code_body(prompt: str, **extra: Any) -> dict[str, Any]:
         "max_tokens": 32000,
         "system": [
             {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197.abc;"},
-            {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+            {
+                "type": "text",
+                "text": "You are Claude Code.",
+                "cache_control": {"type": "ephemeral"},
+            },
             {
                 "type": "text",
                 "text": "Here is useful information about the environment you are running in:\n"
-                "<env>\n - Primary working directory: /home/dev/shop/\n - Is a git repo: true\n</env>",
+                "<env>\n - Primary working directory: /home/dev/shop/\n"
+                " - Is a git repo: true\n</env>",
                 "cache_control": {"type": "ephemeral"},
             },
         ],
@@ -88,13 +108,16 @@ def claude_code_body(prompt: str, **extra: Any) -> dict[str, Any]:
             {
                 "role": "user",
                 "content": [
-                    {"type": "text", "text": "<system-reminder>\nToday is Monday.\n</system-reminder>"},
+                    {
+                        "type": "text",
+                        "text": "<system-reminder>\nToday is Monday.\n</system-reminder>",
+                    },
                     {"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}},
                 ],
             }
         ],
         **extra,
-    }  # fmt: skip
+    }
 
 
 def test_human_text_skips_reminders_and_tool_results() -> None:
@@ -174,8 +197,12 @@ def test_memories_go_after_the_last_breakpoint_and_the_input_is_untouched() -> N
 def test_nothing_is_added_without_hits_or_a_new_prompt() -> None:
     body = claude_code_body("hello")
     assert with_memories(body, []) is None
-    body["messages"].append({"role": "assistant", "content": [{"type": "tool_use", "id": "t",
-                             "name": "Bash", "input": {}}]})  # fmt: skip
+    body["messages"].append(
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t", "name": "Bash", "input": {}}],
+        }
+    )
     body["messages"].append(
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]}
     )

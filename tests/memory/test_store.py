@@ -165,7 +165,8 @@ WRITER = textwrap.dedent(
         await store.open()
         i = 0
         while True:
-            await store.add(NewMemory(f"memory number {i}", "fact", Scope("/ws"), 0.5, 0.5, 1.0), None)
+            memory = NewMemory(f"memory number {i}", "fact", Scope("/ws"), 0.5, 0.5, 1.0)
+            await store.add(memory, None)
             print(i, flush=True)
             i += 1
 
