@@ -110,6 +110,9 @@ class RequestContext:
     failover: FailoverPlan | None = None
     # Set when the answer must not be cached (lynkr ran tools with effects for it).
     no_store: bool = False
+    # Set by the memory layer: whose long-term memories this request sees and makes
+    # (a `lynkr.memory.Scope`; the memory tools work on it).
+    memory_scope: object | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 

@@ -1,4 +1,4 @@
-"""The `lynkr` command: `serve`, `validate`, `route` and `policy check`.
+"""The `lynkr` command: `serve`, `validate`, `route`, `policy check` and `memory …`.
 
 This is the only module that configures logging and starts uvicorn.
 
@@ -52,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_missing_env=args.allow_missing_env,
             strict=args.strict,
         )
+    if args.command == "memory":
+        from lynkr.cli_memory import memory_command
+
+        return memory_command(args)
     if args.command == "policy" and args.policy_command == "check":
         return policy_check(
             args.policy, args.tool, args.input, workspace=args.workspace, output=args.format
@@ -104,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
         help="a request header to assume (repeatable), e.g. x-lynkr-pool:fast",
     )
     _add_policy_parser(commands)
+    from lynkr.cli_memory import add_memory_parser
+
+    add_memory_parser(commands, DEFAULT_CONFIG)
     return parser
 
 

@@ -163,6 +163,7 @@ class AgentApp:
                     context.failover,
                     context.session_id,
                     on_tool_run=lambda: setattr(context, "no_store", True),
+                    memory_scope=context.memory_scope,
                 )
                 return
             asked = time.perf_counter()

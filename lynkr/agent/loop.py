@@ -67,12 +67,13 @@ class ToolLoop:
         registry: Registry,
         mode: Mode,
         limits: LoopLimits,
-        context_for: Callable[[str | None, int], Any],
+        context_for: Callable[[str | None, int, object | None], Any],
     ) -> None:
         self.registry = registry
         self.mode = mode
         self.limits = limits
-        # Builds the tool context of a call: (session id, tool calls so far this turn).
+        # Builds the tool context of a call: (session id, tool calls so far this turn,
+        # the request's memory scope or None).
         self.context_for = context_for
         self.own_tools = registry.anthropic_tools()
 
@@ -84,6 +85,7 @@ class ToolLoop:
         plan: FailoverPlan | None,
         session_id: str | None = None,
         on_tool_run: Callable[[], None] | None = None,
+        memory_scope: object | None = None,
     ) -> None:
         """Run the turn; `on_tool_run` is called when lynkr runs a tool (its answer then
         has effects a replay would skip: the agent marks it not cacheable)."""
@@ -91,6 +93,7 @@ class ToolLoop:
         merger = StepMerger(internal_tools=[tool["name"] for tool in self.own_tools])
         turn = _Turn(self, request, merger, out, session_id)
         turn.on_tool_run = on_tool_run
+        turn.memory_scope = memory_scope
         try:
             await turn.run(pool, plan)
         except LynkrError as error:
@@ -126,6 +129,7 @@ class _Turn:
         self.tools = loop.tools_for(request.body.get("tools"))
         self.calls = 0
         self.on_tool_run: Callable[[], None] | None = None
+        self.memory_scope: object | None = None
         self.ends_at = time.monotonic() + loop.limits.max_duration_seconds
 
     async def run(self, pool: ProviderPool, plan: FailoverPlan | None) -> None:
@@ -198,7 +202,7 @@ class _Turn:
                 return None
             if self.on_tool_run is not None:
                 self.on_tool_run()
-            context = self.loop.context_for(self.session_id, self.calls)
+            context = self.loop.context_for(self.session_id, self.calls, self.memory_scope)
             outcome = await self.loop.registry.execute(call["name"], call["input"], context)
             results.append(
                 {

@@ -49,8 +49,8 @@ class RankWeights:
     importance: float = 0.25
     recency: float = 0.15
     rrf_k: int = 60
-    floor: float = 0.2
-    similarity_floor: float = 0.3
+    floor: float = 0.1
+    similarity_floor: float = 0.05
 
 
 def stem(word: str) -> str:

@@ -126,16 +126,20 @@ def novelty(text: str, neighbours: Sequence[Neighbour]) -> float:
     return max(0.0, 1.0 - max(closeness(text, n) for n in neighbours))
 
 
-def _same_subject(text: str, other: str) -> bool:
-    mine, theirs = keywords(text), keywords(other)
-    if not mine or not theirs:
+def _same_subject(text: str, other: str, similarity: float | None = None) -> bool:
+    """Whether two texts are about the same thing: most of the shorter one's keywords are
+    the other's too (at least two), or their embeddings are very close."""
+    mine, theirs = set(keywords(text)), set(keywords(other))
+    shared = mine & theirs
+    if not shared:
         return False
-    shared = set(mine) & set(theirs)
-    return len(shared) >= 2 or (bool(entities(text) & entities(other)) and len(shared) >= 1)
+    if similarity is not None and similarity >= 0.85:
+        return True
+    return len(shared) >= 2 and len(shared) / min(len(mine), len(theirs)) >= 0.5
 
 
-def _contradiction_with(text: str, other: str) -> float:
-    if not _same_subject(text, other):
+def _contradiction_with(text: str, other: str, similarity: float | None = None) -> float:
+    if not _same_subject(text, other, similarity):
         return 0.0
     score = 0.0
     if bool(_NEGATION.search(text)) != bool(_NEGATION.search(other)):
@@ -156,7 +160,7 @@ def contradiction(text: str, neighbours: Sequence[Neighbour]) -> tuple[float, in
     """The strongest contradiction with a neighbour of the same subject, and which one."""
     best, target = 0.0, None
     for neighbour in neighbours:
-        score = _contradiction_with(text, neighbour.memory.content)
+        score = _contradiction_with(text, neighbour.memory.content, neighbour.similarity)
         if score > best:
             best, target = score, neighbour.memory.id
     return best, target

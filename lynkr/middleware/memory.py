@@ -71,16 +71,16 @@ class MemoryMiddleware:
         body = await body_or_answer(scope, receive, send)
         if body is None:
             return
-        prompt = newest_prompt(body)
-        if not prompt or side_request(body):
-            await self.app(scope, replay_receive(scope, receive), send)
-            return
         context = get_context(scope)
         named = header(scope, WORKSPACE_HEADER.encode())
         if named is not None:  # header values arrive as latin-1; paths are UTF-8
             named = named.encode("latin-1").decode("utf-8", "replace")
-        workspace = workspace_of(body, named)
-        memory_scope = self.service.scope_for(workspace, context.caller)
+        memory_scope = self.service.scope_for(workspace_of(body, named), context.caller)
+        context.memory_scope = memory_scope  # the memory tools of this request work on it
+        prompt = newest_prompt(body)
+        if not prompt or side_request(body):
+            await self.app(scope, replay_receive(scope, receive), send)
+            return
         added = 0
         if self.service.settings.injection:
             added = await self._inject(scope, memory_scope, prompt)

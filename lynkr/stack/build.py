@@ -36,7 +36,8 @@ ADMITTING = frozenset({"guard", "shedding", "auth", "openai_compat", "validation
 def build_app(config: Config) -> LynkrApp:
     """The whole served app for `config`; raises `ConfigError` for options a class refuses."""
     providers = _providers(config)
-    loop, lifetimes = build_loop(config)
+    memory = build_memory(config)
+    loop, lifetimes = build_loop(config, memory)
     pools = {
         name: ProviderPool(
             name,
@@ -64,7 +65,6 @@ def build_app(config: Config) -> LynkrApp:
     sessions = _session_store(config)
     if sessions is not None:
         lifetimes.append(Lifetime("sessions", sessions.close, sessions.open))
-    memory = build_memory(config)
     if memory is not None:
         lifetimes.append(Lifetime("memory", memory.close, memory.start))
     placed = _Placed(sessions, memory)

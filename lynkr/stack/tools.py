@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
@@ -89,8 +89,10 @@ def _start_sandbox(config: Config, root: Path, protected: tuple[Path, ...]) -> S
     return sandbox
 
 
-def build_loop(config: Config) -> tuple[ToolLoop | None, list[Lifetime]]:
+def build_loop(config: Config, memory: Any = None) -> tuple[ToolLoop | None, list[Lifetime]]:
     """The tool loop and what it needs opened with the server; (None, []) in client mode.
+
+    With a memory service (`memory.enabled`), the memory family is offered too.
 
     What only server-side tools use (dulwich, the policy engine behind them) is
     imported here, so a client-mode gateway never loads it.
@@ -106,8 +108,9 @@ def build_loop(config: Config) -> tuple[ToolLoop | None, list[Lifetime]]:
 
     secrets = configured_secrets(config)
     try:
+        families = [f for f in tools.enabled if f != "memory"] + (["memory"] if memory else [])
         registry = tool_registry(
-            tools.enabled,
+            families,
             shell_timeout_seconds=tools.shell.timeout_seconds,
             shell_max_output_bytes=tools.shell.max_output_bytes,
             git_author=tools.git_author,
@@ -128,7 +131,7 @@ def build_loop(config: Config) -> tuple[ToolLoop | None, list[Lifetime]]:
     protected = protected_paths(config)
     sandboxes: list[Sandbox] = [Unconfined()]  # chosen at start: the probe runs bwrap
 
-    def context_for(session_id: str | None, calls: int) -> ToolContext:
+    def context_for(session_id: str | None, calls: int, memory_scope: object = None) -> ToolContext:
         return ToolContext(
             workspace=root,
             store=store,
@@ -139,6 +142,8 @@ def build_loop(config: Config) -> tuple[ToolLoop | None, list[Lifetime]]:
             allow_outside=tools.workspace.allow_outside,
             protected=protected,
             sandbox=sandboxes[0],
+            memory=memory,
+            memory_scope=memory_scope,
         )
 
     async def open_tools() -> None:

@@ -52,8 +52,10 @@ ALLOWED: dict[str, set[str]] = {
     | {"sandbox"}
     | {"sessions", "memory"},
     "cli": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "stack"}
-    | {"policy", "protocol", "resilience", "cache", "sessions", "serving", "memory"},
+    | {"policy", "protocol", "resilience", "cache", "sessions", "serving", "memory"}
+    | {"cli_memory"},
     "serving": set(),  # the ASGI server's protocol and its run: uvicorn only
+    "cli_memory": {"config", "errors", "memory", "stack"},  # `lynkr memory …`
     "__main__": {"cli"},
 }
 # The root package is the public face: it re-exports, loaded on first use, the config loader,

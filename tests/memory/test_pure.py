@@ -231,13 +231,13 @@ def test_rank_formula_golden() -> None:
     )
     assert [hit.memory.id for hit in hits] == [1, 2]
     first = hits[0]
-    # fused: rank 1 in both lists = the best possible; relevance: max(coverage 2/2, (0.86-.3)/.7)
+    # fused: rank 1 in both lists = the best possible; relevance: max(coverage 2/2, cosine)
     assert first.reasons["fused"] == pytest.approx(1.0)
     assert first.relevance == pytest.approx(1.0)
     assert first.score == pytest.approx(0.6 * 1.0 + 0.25 * 0.8 + 0.15 * 1.0)
     second = hits[1]
     fused = (1 / 62 + 1 / 62) / (2 / 61)
-    relevance = max(coverage(["run", "tests"], memories[2].content), (0.44 - 0.3) / 0.7)
+    relevance = max(coverage(["run", "tests"], memories[2].content), (0.44 - 0.05) / 0.95)
     assert second.score == pytest.approx(
         0.6 * (fused + relevance) / 2 + 0.25 * 0.6 * 0.5 + 0.15 * 0.5
     )
@@ -249,7 +249,7 @@ def test_rank_drops_what_is_under_the_floor_and_unknown_ids() -> None:
         "what port does postgres use",
         memories,
         [1, 99],
-        [(1, 0.31)],
+        [(1, 0.1)],
         now=NOW,
         half_life_days=30,
         limit=5,

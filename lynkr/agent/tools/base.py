@@ -86,6 +86,10 @@ class ToolContext:
     protected: tuple[Path, ...] = ()
     # Where the processes tools start run (`tools.sandbox`); Unconfined = as lynkr's user.
     sandbox: Sandbox = field(default_factory=Unconfined)
+    # Long-term memory (`lynkr.memory`): the service, and whose memories this request's
+    # calls work on (set by the memory layer); None when memory is off.
+    memory: object | None = None
+    memory_scope: object | None = None
 
 
 @runtime_checkable

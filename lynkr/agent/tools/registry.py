@@ -54,7 +54,7 @@ __all__ = [
     "tool_registry",
 ]
 
-FAMILIES = ("files", "shell", "git", "tests", "tasks")
+FAMILIES = ("files", "shell", "git", "tests", "tasks", "memory")
 DEFAULT_FAMILIES = ("files", "git", "tests", "tasks")
 EXECUTION_MODES = ("client", "passthrough", "server", "hybrid")
 DEFAULT_TIMEOUT_SECONDS = 120.0
@@ -288,6 +288,10 @@ def tool_registry(
         tools += testrun_tools(test_profiles or {})
     if "tasks" in families:
         tools += task_tools()
+    if "memory" in families:
+        from lynkr.agent.tools.memory import memory_tools
+
+        tools += memory_tools()
     return ToolRegistry(tools, secrets=secrets)
 
 
