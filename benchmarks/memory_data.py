@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - one memory or query per line reads best
 """The retrieval-quality set: developer memories in five workspaces, and paraphrased queries.
 
 Each query names the memory it is after (`target`) and is worded the way a

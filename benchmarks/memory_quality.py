@@ -30,13 +30,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from memory_data import LEAK_QUERIES, MEMORIES, QUERIES, WORKSPACES  # noqa: E402
+from memory_data import LEAK_QUERIES, MEMORIES, QUERIES, WORKSPACES
 
-from lynkr.memory import MemoryService, Scope  # noqa: E402
-from lynkr.memory.embed import WordLlamaEmbedder  # noqa: E402
-from lynkr.memory.rank import rank  # noqa: E402
-from lynkr.memory.sqlite import SQLiteMemoryStore  # noqa: E402
-from lynkr.memory.text import fts_query, keywords  # noqa: E402
+from lynkr.memory import MemoryService, Scope
+from lynkr.memory.embed import WordLlamaEmbedder
+from lynkr.memory.rank import rank
+from lynkr.memory.sqlite import SQLiteMemoryStore
+from lynkr.memory.text import fts_query, keywords
 
 MODES = ("keyword", "vector", "hybrid")
 DEPTH = 10

@@ -171,8 +171,9 @@ async def _stats(service: Any, args: Any) -> int:
         print(json.dumps(data, indent=2))
     else:
         types = ", ".join(f"{k} {v}" for k, v in stats.by_type.items()) or "none"
+        vectors = stats.vector_model or "none"
         print(f"{stats.active} active ({types}), {stats.superseded} superseded, "
-              f"{stats.workspaces} workspaces, vectors: {stats.vector_model or 'none'}")  # fmt: skip
+              f"{stats.workspaces} workspaces, vectors: {vectors}")  # fmt: skip
     return 0
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lynkr.memory.model import Candidate, Memory
-from lynkr.memory.text import entities, keywords, normalized
+from lynkr.memory.text import keywords, normalized
 
 __all__ = [
     "Neighbour",
