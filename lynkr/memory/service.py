@@ -158,8 +158,7 @@ class MemoryService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.embedder is not None:
             await self.embedder.close()
-        if not self.disabled:
-            await self.store.close()
+        await self.store.close()  # a store that failed to open still has its worker to end
 
     def _spawn(self, coroutine: Any) -> None:
         name = "memory-worker" if coroutine.__name__ == "_work" else coroutine.__name__

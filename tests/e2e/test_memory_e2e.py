@@ -1,0 +1,189 @@
+"""Long-term memory through `lynkr serve`: what one session learns reaches a later one in the
+same workspace, after the last cache breakpoint, byte for byte stable; never another workspace;
+`lynkr memory forget` takes it away."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from conftest import REPO, LynkrServer
+from fakes.anthropic_upstream import FakeAnthropic, text
+
+pytestmark = pytest.mark.e2e
+
+SHOP = "/home/dev/shop"
+BREAKPOINT = b'"cache_control":{"type":"ephemeral"}'
+MEMORY = {"memory": {"enabled": True}}
+
+
+def system(workspace: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197.abc;"},
+        {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+        {
+            "type": "text",
+            "text": f"<env>\n - Primary working directory: {workspace}\n</env>",
+            "cache_control": {"type": "ephemeral"},
+        },
+    ]
+
+
+def user(prompt: str) -> dict[str, Any]:
+    """A user turn as Claude Code sends the newest one: the breakpoint on its last block."""
+    return {
+        "role": "user",
+        "content": [{"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}}],
+    }
+
+
+def plain(message: dict[str, Any]) -> dict[str, Any]:
+    """The same turn as Claude Code resends it later: its breakpoint moved on."""
+    return {
+        "role": message["role"],
+        "content": [
+            {k: v for k, v in b.items() if k != "cache_control"} for b in message["content"]
+        ],
+    }
+
+
+def body(workspace: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "system": system(workspace),
+        "tools": [{"name": "Bash", "description": "run", "input_schema": {"type": "object"}}],
+        "messages": messages,
+    }
+
+
+def post(server: LynkrServer, payload: dict[str, Any], session: str) -> httpx.Response:
+    response = httpx.post(
+        f"{server.url}/v1/messages",
+        json=payload,
+        headers={"x-claude-code-session-id": session, "anthropic-version": "2023-06-01"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def memory_cli(server: LynkrServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lynkr", "memory", *args, "--config", str(server.config_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def wait_for_memory(server: LynkrServer, workspace: str, words: str) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = httpx.get(
+            f"{server.url}/v1/lynkr/memories", params={"workspace": workspace, "q": words}
+        ).json()["data"]
+        if found:
+            return list(found)
+        time.sleep(0.05)
+    return []
+
+
+def unmarked(raw: bytes) -> bytes:
+    return raw.replace(b"," + BREAKPOINT, b"")
+
+
+def last_text(record: Any) -> str:
+    return str(record.body["messages"][-1]["content"][-1].get("text", ""))
+
+
+@pytest.fixture
+def server(fake: FakeAnthropic, lynkr_server: Callable[..., LynkrServer]) -> LynkrServer:
+    return lynkr_server("memory", extra=MEMORY)
+
+
+def test_a_fact_follows_the_workspace_into_the_next_session(
+    server: LynkrServer, fake: FakeAnthropic
+) -> None:
+    fake.default = text("Noted.")
+    told = user("Remember that the staging database listens on port 5433. Now fix the login bug.")
+    post(server, body(SHOP, [told]), "session-one")
+    assert "lynkr-memory" not in last_text(fake.last_message_request())  # nothing known yet
+    assert wait_for_memory(server, SHOP, "staging database port"), server.stderr_text()
+
+    later = post(server, body(SHOP, [user("which port is the pre-production postgres on?")]),
+                 "session-two")  # fmt: skip
+    upstream = fake.last_message_request()
+    block = last_text(upstream)
+    assert "lynkr-memory" in block and "listens on port 5433" in block
+    assert later.headers["x-lynkr-memories"] == "1"
+
+    elsewhere = post(server, body("/home/dev/other", [user("which port is the postgres on?")]),
+                     "session-three")  # fmt: skip
+    assert "lynkr-memory" not in last_text(fake.last_message_request())
+    assert "x-lynkr-memories" not in elsewhere.headers
+
+    listed = memory_cli(server, "forget", "staging database port", "--workspace", SHOP)
+    assert listed.returncode == 0 and "5433" in listed.stdout and "--yes" in listed.stderr
+    assert wait_for_memory(server, SHOP, "staging database port")  # listing deletes nothing
+    gone = memory_cli(server, "forget", "staging database port", "--workspace", SHOP, "--yes")
+    assert gone.returncode == 0 and "deleted 1" in gone.stdout, gone.stderr
+    post(server, body(SHOP, [user("which port is the pre-production postgres on?")]), "four")
+    without = fake.last_message_request().raw_body
+    assert b"lynkr-memory" not in without
+    # The same request with and without the memory: identical up to its last breakpoint.
+    cut = without.rindex(BREAKPOINT) + len(BREAKPOINT)
+    assert upstream.raw_body.startswith(without[:cut])
+    assert len(upstream.raw_body) > len(without)
+
+
+def test_three_turns_keep_every_cached_prefix(server: LynkrServer, fake: FakeAnthropic) -> None:
+    workspace = "/home/dev/cache-check"
+    added = memory_cli(server, "add", "Deploys go out on Tuesdays through GitHub Actions",
+                       "--workspace", workspace)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    fake.default = text("Sure.")
+    prompts = [
+        "when do deploys go out?",
+        "do deploys run in GitHub Actions?",
+        "deploys on Tuesday?",
+    ]
+    history: list[dict[str, Any]] = []
+    sent: list[bytes] = []
+    for number, prompt in enumerate(prompts):
+        history = [plain(m) for m in history] + [user(prompt)]
+        post(server, body(workspace, history), "cache-check")
+        record = fake.last_message_request()
+        assert "lynkr-memory" in last_text(record), f"turn {number}: no memory added"
+        sent.append(record.raw_body)
+        history.append({"role": "assistant", "content": [{"type": "text", "text": "Sure."}]})
+    # Claude Code moves its one message breakpoint to the newest turn, so the marker itself
+    # leaves the older block; a provider caches content, not markers. Everything else up to
+    # each request's last breakpoint must start the next request, byte for byte.
+    for before, after in itertools.pairwise(sent):
+        cached = before[: before.rindex(b"," + BREAKPOINT)]
+        assert unmarked(after).startswith(unmarked(cached)), "a byte before the breakpoint changed"
+
+
+def test_tool_results_and_side_requests_get_nothing(
+    server: LynkrServer, fake: FakeAnthropic
+) -> None:
+    workspace = "/home/dev/side"
+    assert memory_cli(server, "add", "Titles are short", "--workspace", workspace).returncode == 0
+    fake.default = text('{"title": "Short titles"}')
+    title = body(workspace, [user("titles are short?")])
+    title["tools"] = []
+    post(server, title, "side")
+    assert b"lynkr-memory" not in fake.last_message_request().raw_body
+    loop = body(workspace, [
+        plain(user("are titles short?")),
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Bash",
+                                           "input": {"command": "ls"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "a"}]},
+    ])  # fmt: skip
+    post(server, loop, "side")
+    assert fake.last_message_request().body["messages"][1:] == loop["messages"][1:]
