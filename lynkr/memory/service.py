@@ -249,9 +249,12 @@ class MemoryService:
         return True
 
     async def drain(self) -> None:
-        """Wait until every queued turn is processed (tests, shutdown)."""
+        """Wait until every queued turn is processed and a re-embedding has finished."""
         if self._queue is not None:
             await self._queue.join()
+        embedding = [task for task in self._tasks if task.get_name() == "reembed"]
+        if embedding:
+            await asyncio.gather(*embedding, return_exceptions=True)
 
     async def _work(self) -> None:
         assert self._queue is not None

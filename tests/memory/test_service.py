@@ -3,7 +3,6 @@ embeddings server (OpenAI and Ollama shapes), a corrupt file, a clock moved by h
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -171,7 +170,7 @@ async def embeddings() -> AsyncIterator[tuple[Embeddings, str]]:
 
 
 async def test_an_endpoint_embedder_both_shapes(embeddings: tuple[Embeddings, str]) -> None:
-    server, url = embeddings
+    _server, url = embeddings
     for kind in ("openai", "ollama"):
         embedder = EndpointEmbedder(kind=kind, base_url=url, model="m", dimensions=16)
         try:
@@ -227,13 +226,8 @@ async def test_switching_models_reembeds_in_the_background(
     )
     await switched.start()  # background: the re-embedding runs as a task
     try:
-        for _ in range(200):
-            stats = await switched.store.stats(None)
-            if stats.with_vectors == 3:
-                break
-            import asyncio
-
-            await asyncio.sleep(0.01)
+        await switched.drain()
+        stats = await switched.store.stats(None)
         assert (stats.vector_model, stats.with_vectors) == ("ollama/m/16", 3)
         assert server.calls >= 1
     finally:
