@@ -397,7 +397,21 @@ def summary(config: Config, host: str, port: int, app: LynkrApp | None = None) -
         lines.append(f"  route       {route.path}  " + " → ".join([*names, route.app]))
     if config.sessions.enabled:
         lines.append(f"  sessions    {config.server.data_dir / 'lynkr.sqlite3'}")
+    if config.memory.enabled:
+        lines.append(f"  memory      {config.server.data_dir / 'memory.sqlite3'}, "
+                     + _embeddings_line(config.memory.embeddings))  # fmt: skip
     return "\n".join(lines)
+
+
+def _embeddings_line(embeddings: Any) -> str:
+    from lynkr.providers.http import redact_url
+
+    kind = embeddings.get("type", "local")
+    if kind == "none":
+        return "keyword search only (memory.embeddings.type: none)"
+    if kind == "local":
+        return "embeddings: wordllama, offline"
+    return f"embeddings: {kind} {redact_url(embeddings['base_url'])} model={embeddings['model']}"
 
 
 def _configure_logging(level: str, secrets: Sequence[str] = ()) -> None:
