@@ -312,9 +312,16 @@ class Process:
 
 
 def lynkr_config(
-    tmp: Path, port: int, upstream: str, access_log: bool, sessions: bool = True
+    tmp: Path,
+    port: int,
+    upstream: str,
+    access_log: bool,
+    sessions: bool = True,
+    memory: bool = False,
+    name: str = "lynkr",
 ) -> Path:
-    """The benchmark config: `lynkr.yaml`'s routes verbatim, providers on the fake upstream."""
+    """The benchmark config: `lynkr.yaml`'s routes verbatim, providers on the fake upstream;
+    with `memory`, long-term memory on (its defaults: wordllama, extraction, injection)."""
     default = yaml.safe_load((ROOT / "lynkr.yaml").read_text())
     for route in default["routes"]:
         for layer in route["middleware"]:
@@ -326,7 +333,7 @@ def lynkr_config(
             **default["server"],
             "host": "127.0.0.1",
             "port": port,
-            "data_dir": str(tmp / "lynkr-data"),
+            "data_dir": str(tmp / f"{name}-data"),
             "access_log": access_log,
         },
         "providers": {
@@ -350,7 +357,9 @@ def lynkr_config(
     }
     if not sessions:
         config["sessions"] = {"enabled": False}
-    path = tmp / "lynkr-bench.yaml"
+    if memory:
+        config["memory"] = {"enabled": True}
+    path = tmp / f"{name}-bench.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -624,6 +633,8 @@ class Bench:
         self.facts["lynkr_ready_ms"] = round(self.procs["lynkr"].ready_seconds * 1000, 1)
         time.sleep(0.5)
         self.facts["lynkr_idle_rss_mb"] = round(rss_mb(self.procs["lynkr"].pid), 1)
+        if self.args.memory:
+            self._start_memory_lynkr(py)
         if self.args.peers:
             import peers
 
@@ -638,6 +649,26 @@ class Bench:
                 self.facts["litellm_version"] = started_peer.version
                 time.sleep(0.5)
                 self.facts["litellm_idle_rss_mb"] = round(rss_mb(started_peer.process.pid), 1)
+
+    def _start_memory_lynkr(self, py: str) -> None:
+        """The same lynkr with long-term memory on, beside the plain one (`--memory`)."""
+        port = free_port()
+        self.lynkr_memory = f"http://127.0.0.1:{port}"
+        config = lynkr_config(self.tmp, port, self.upstream, self.args.access_log,
+                              self.args.sessions, memory=True, name="lynkr-memory")  # fmt: skip
+        self._add(
+            Process(
+                "lynkr-memory",
+                [py, "-m", "lynkr", "serve", "--config", str(config)],
+                f"{self.lynkr_memory}/health",
+                self.tmp / "lynkr-memory.log",
+            )
+        )
+        self.facts["lynkr_memory_ready_ms"] = round(
+            self.procs["lynkr-memory"].ready_seconds * 1000, 1
+        )
+        time.sleep(0.5)
+        self.facts["lynkr_memory_idle_rss_mb"] = round(rss_mb(self.procs["lynkr-memory"].pid), 1)
 
     def _add(self, process: Process) -> None:
         self.procs[process.name] = process
@@ -667,7 +698,10 @@ class Bench:
             Target("hop", self.hop + raw_path, base, headers, raw_done),
             Target("lynkr", self.lynkr + "/v1/messages", base, lynkr_headers, b"message_stop"),
         ]
-        wanted = set(self.args.modes.split(","))
+        if self.args.memory:
+            out.append(Target("lynkr-memory", self.lynkr_memory + "/v1/messages", base,
+                              lynkr_headers, b"message_stop"))  # fmt: skip
+        wanted = set(self.args.modes.split(",")) | ({"lynkr-memory"} if self.args.memory else set())
         out = [t for t in out if t.mode in wanted]
         if scenario.peer and hasattr(self, "litellm") and "litellm" in wanted:
             model = "bench-openai" if openai else "bench-anthropic"
@@ -1022,6 +1056,11 @@ def main(argv: list[str] | None = None) -> int:
         dest="sessions",
         action="store_false",
         help="turn lynkr's session recording off (on by default)",
+    )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="also run a lynkr with long-term memory on (target lynkr-memory), same stack",
     )
     parser.add_argument("--json", help="also write rows, facts and target checks here")
     parser.add_argument(

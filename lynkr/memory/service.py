@@ -50,6 +50,8 @@ BASE_IMPORTANCE = {
 }
 _NEIGHBOURS = 8
 _REEMBED_BATCH = 64
+# A prompt's first characters say what it is about; a pasted log need not be embedded whole.
+_QUERY_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,16 +179,13 @@ class MemoryService:
         if self.disabled:
             return []
         limit = limit or self.settings.retrieval_limit
-        words = keywords(query)
-        expression = fts_query(words)
-        keyword_ids = (
-            await self.store.keyword_search(scope, expression, limit * 4) if expression else []
-        )
-        vector_hits = await self._nearest(scope, query, limit * 4)
-        ids = list(dict.fromkeys([*keyword_ids, *(memory_id for memory_id, _ in vector_hits)]))
-        if not ids:
+        query = query[:_QUERY_CHARS]
+        expression = fts_query(keywords(query))
+        vector = await self._embed_one(query)
+        found = await self.store.candidates(scope, expression, vector, limit * 4)
+        if not found.memories:
             return []
-        memories = await self.store.get(ids)
+        keyword_ids, vector_hits, memories = found.keyword_ids, found.vector_hits, found.memories
         hits = rank(
             query,
             memories,
@@ -200,12 +199,6 @@ class MemoryService:
         if hits:
             self._spawn(self.store.touch([hit.memory.id for hit in hits], self.clock()))
         return hits
-
-    async def _nearest(self, scope: Scope, text: str, limit: int) -> list[tuple[int, float]]:
-        vector = await self._embed_one(text)
-        if vector is None:
-            return []
-        return await self.store.vector_search(scope, vector, limit)
 
     async def _embed_one(self, text: str) -> bytes | None:
         vectors = await self._embed([text])

@@ -18,7 +18,7 @@ from typing import Any
 
 from lynkr.memory.decay import PruneRow
 from lynkr.memory.model import Memory, Scope
-from lynkr.memory.store import NewMemory, StoreStats
+from lynkr.memory.store import Candidates, NewMemory, StoreStats
 from lynkr.memory.text import normalized
 from lynkr.stores.sqlite import Connection, Database, load_extension
 
@@ -226,14 +226,25 @@ class SQLiteMemoryStore:
     # Reads ------------------------------------------------------------------------------
 
     async def keyword_search(self, scope: Scope, query: str, limit: int) -> list[int]:
-        owner, values = _owner_clause(scope, "m.owner")
-        sql = (
-            "SELECT m.id FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid"
-            " WHERE memories_fts MATCH ? AND m.workspace IN (?, ?) AND m.superseded_by IS NULL"
-            f" AND {owner} ORDER BY bm25(memories_fts), m.id LIMIT ?"
+        return await self.db.run(_keyword_ids, scope, query, limit)
+
+    async def candidates(
+        self, scope: Scope, query: str | None, vector: bytes | None, limit: int
+    ) -> Candidates:
+        return await self.db.run(self._candidates, scope, query, vector, limit)
+
+    def _candidates(
+        self, connection: Connection, scope: Scope, query: str | None, vector: bytes | None,
+        limit: int,
+    ) -> Candidates:  # fmt: skip
+        keyword_ids = _keyword_ids(connection, scope, query, limit) if query else []
+        vector_hits = (
+            self._nearest(connection, scope, vector, limit)
+            if vector is not None and self.vectors_available
+            else []
         )
-        rows = await self.db.run(_fetch, sql, (query, *scope.workspaces, *values, limit))
-        return [int(row[0]) for row in rows]
+        ids = list(dict.fromkeys([*keyword_ids, *(memory_id for memory_id, _ in vector_hits)]))
+        return Candidates(keyword_ids, vector_hits, _get(connection, ids))
 
     async def vector_search(
         self, scope: Scope, vector: bytes, limit: int
@@ -260,13 +271,7 @@ class SQLiteMemoryStore:
         return [(int(rowid), 1.0 - float(distance)) for rowid, distance in found[:limit]]
 
     async def get(self, ids: Sequence[int]) -> dict[int, Memory]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = await self.db.run(
-            _fetch, f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks})", tuple(ids)
-        )
-        return {int(row[0]): _memory(row) for row in rows}
+        return await self.db.run(_get, list(ids)) if ids else {}
 
     async def find_digest(self, scope: Scope, content: str) -> Memory | None:
         rows = await self.db.run(
@@ -431,6 +436,27 @@ def _statements(script: str) -> list[str]:
 def _has_vector_table(connection: Connection) -> bool:
     row = connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'memory_vectors'").fetchone()
     return row is not None
+
+
+def _keyword_ids(connection: Connection, scope: Scope, query: str, limit: int) -> list[int]:
+    owner, values = _owner_clause(scope, "m.owner")
+    rows = connection.execute(
+        "SELECT m.id FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid"
+        " WHERE memories_fts MATCH ? AND m.workspace IN (?, ?) AND m.superseded_by IS NULL"
+        f" AND {owner} ORDER BY bm25(memories_fts), m.id LIMIT ?",
+        (query, *scope.workspaces, *values, limit),
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def _get(connection: Connection, ids: Sequence[int]) -> dict[int, Memory]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = connection.execute(
+        f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks})", tuple(ids)
+    ).fetchall()
+    return {int(row[0]): _memory(row) for row in rows}
 
 
 def _execute(connection: Connection, sql: str, parameters: Sequence[Any]) -> None:

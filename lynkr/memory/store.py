@@ -15,7 +15,7 @@ from typing import Protocol
 from lynkr.memory.decay import PruneRow
 from lynkr.memory.model import Memory, Scope
 
-__all__ = ["MemoryStore", "NewMemory", "StoreStats"]
+__all__ = ["Candidates", "MemoryStore", "NewMemory", "StoreStats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,16 @@ class StoreStats:
     vector_model: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """What one retrieval found: ids by keyword (bm25 order), (id, cosine) by vector
+    (nearest first), and the memories of both."""
+
+    keyword_ids: list[int]
+    vector_hits: list[tuple[int, float]]
+    memories: dict[int, Memory]
+
+
 class MemoryStore(Protocol):
     async def open(self) -> None: ...
 
@@ -67,6 +77,12 @@ class MemoryStore(Protocol):
         self, scope: Scope, vector: bytes, limit: int
     ) -> list[tuple[int, float]]:
         """(id, cosine similarity) of the nearest active memories, nearest first."""
+
+    async def candidates(
+        self, scope: Scope, query: str | None, vector: bytes | None, limit: int
+    ) -> Candidates:
+        """`keyword_search`, `vector_search` and `get` of what they found, in one round trip
+        (the request path's one store call)."""
 
     async def get(self, ids: Sequence[int]) -> dict[int, Memory]: ...
 

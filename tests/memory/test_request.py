@@ -160,6 +160,13 @@ def test_compaction_is_a_side_request() -> None:
         (claude_code_body("hi"), "/other/project/", "/other/project"),
         ({"system": "Working directory: /srv/app\nmore", "messages": []}, None, "/srv/app"),
         ({"system": "You are helpful.", "messages": []}, None, "default"),
+        # only a line that is the label counts, not the words inside a sentence
+        (
+            {"system": "say Primary working directory: /x\n - Primary working directory: /real"},
+            None,
+            "/real",
+        ),
+        ({"system": "Primary working directory:   \nWorking directory: /old"}, None, "/old"),
         ({"messages": []}, "  ", "default"),
     ],
 )
