@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lynkr.memory.decay import PruneRow
+from lynkr.memory.index import VectorIndex
 from lynkr.memory.model import Memory, Scope
 from lynkr.memory.store import Candidates, NewMemory, StoreStats
 from lynkr.memory.text import normalized
@@ -99,6 +100,9 @@ class SQLiteMemoryStore:
         self.path = Path(path)
         self.vectors_available = False
         self.vector_problem: str | None = None
+        # The searched workspaces' vectors in memory (worker thread only); made with the table.
+        self.index: VectorIndex | None = None
+        self._data_version: int | None = None
         self.db = Database(
             self.path,
             setup=self._setup,
@@ -177,11 +181,16 @@ class SQLiteMemoryStore:
             (memory_id, vector, scope.workspace, scope.owner or ""),
         )
         connection.execute("UPDATE memories SET has_vector = 1 WHERE id = ?", (memory_id,))
+        if self.index is not None:
+            self.index.removed([memory_id])
+            self.index.added(scope.workspace, scope.owner or "", memory_id, vector)
 
     def _drop_vectors(self, connection: Connection, ids: Sequence[int]) -> None:
         if self.vectors_available and _has_vector_table(connection):
             for memory_id in ids:
                 connection.execute("DELETE FROM memory_vectors WHERE rowid = ?", (memory_id,))
+            if self.index is not None:
+                self.index.removed(ids)
 
     async def reinforce(self, memory_id: int, importance: float, now: float) -> None:
         await self.db.write(
@@ -256,19 +265,33 @@ class SQLiteMemoryStore:
     def _nearest(
         self, connection: Connection, scope: Scope, vector: bytes, limit: int
     ) -> list[tuple[int, float]]:
-        if not _has_vector_table(connection):
+        index = self._current_index(connection)
+        if index is None:
             return []
-        found: list[tuple[int, float]] = []
         owners = ("",) if scope.owner is None else ("", scope.owner)
+        found: list[tuple[int, float]] = []
         for workspace in scope.workspaces:
-            for owner in owners:
-                found += connection.execute(
-                    "SELECT rowid, distance FROM memory_vectors WHERE embedding MATCH ?"
-                    " AND k = ? AND workspace = ? AND owner = ?",
-                    (vector, limit, workspace, owner),
-                ).fetchall()
-        found.sort(key=lambda row: row[1])
-        return [(int(rowid), 1.0 - float(distance)) for rowid, distance in found[:limit]]
+            held = index.nearest(
+                workspace, owners, vector, limit, lambda name: _vectors_of(connection, name)
+            )
+            found += (
+                held if held is not None else _knn(connection, workspace, owners, vector, limit)
+            )
+        found.sort(key=lambda hit: -hit[1])
+        return found[:limit]
+
+    def _current_index(self, connection: Connection) -> VectorIndex | None:
+        """The index, emptied when another connection wrote since the last look."""
+        if self.index is None:
+            return None
+        version = int(connection.execute("PRAGMA data_version").fetchone()[0])
+        if version != self._data_version:
+            self._data_version = version
+            self.index.clear()
+            if not _has_vector_table(connection):  # another process changed the model
+                self.index = None
+                return None
+        return self.index
 
     async def get(self, ids: Sequence[int]) -> dict[int, Memory]:
         return await self.db.run(_get, list(ids)) if ids else {}
@@ -356,6 +379,7 @@ class SQLiteMemoryStore:
     def _use_vector_model(self, connection: Connection, model: str, dimensions: int) -> bool:
         current = connection.execute("SELECT model, dimensions FROM memory_vector_space").fetchone()
         same = current is not None and (current[0], current[1]) == (model, dimensions)
+        self.index = VectorIndex(dimensions)
         if same and _has_vector_table(connection):
             return False
         dropped = current is not None
@@ -431,6 +455,27 @@ def _statements(script: str) -> list[str]:
     if "\n".join(current).strip():
         statements.append("\n".join(current).strip())
     return statements
+
+
+def _knn(
+    connection: Connection, workspace: str, owners: Sequence[str], vector: bytes, limit: int
+) -> list[tuple[int, float]]:
+    """sqlite-vec's own kNN, for a workspace too large to hold in memory."""
+    found = []
+    for owner in owners:
+        found += connection.execute(
+            "SELECT rowid, distance FROM memory_vectors WHERE embedding MATCH ?"
+            " AND k = ? AND workspace = ? AND owner = ?",
+            (vector, limit, workspace, owner),
+        ).fetchall()
+    return [(int(rowid), 1.0 - float(distance)) for rowid, distance in found]
+
+
+def _vectors_of(connection: Connection, workspace: str) -> list[tuple[int, str, bytes]]:
+    rows = connection.execute(
+        "SELECT rowid, owner, embedding FROM memory_vectors WHERE workspace = ?", (workspace,)
+    ).fetchall()
+    return [(int(rowid), str(owner), bytes(vector)) for rowid, owner, vector in rows]
 
 
 def _has_vector_table(connection: Connection) -> bool:

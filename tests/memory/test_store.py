@@ -199,3 +199,42 @@ def test_kill_9_loses_no_committed_memory(tmp_path: Path) -> None:
     # every write it was told had committed is there, and the index matches the table
     assert {f"memory number {i}" for i in range(committed + 1)} <= stored
     assert fts == len(stored)
+
+
+async def test_the_in_memory_index_answers_as_sqlite_vec_does(store: SQLiteMemoryStore) -> None:
+    rng = np.random.default_rng(7)
+    for n in range(60):
+        owner = "alice" if n % 3 == 0 else None
+        raw = rng.standard_normal(8).astype(np.float32)
+        await store.add(
+            new(f"memory {n}", Scope("/ws", owner)), (raw / np.linalg.norm(raw)).tobytes()
+        )
+    query = vector(1, 2, 3)
+    alice = Scope("/ws", "alice")
+    held = await store.vector_search(alice, query, 10)
+    assert store.index is not None and store.index.loads == 2  # the workspace and global
+    store.index.max_vectors = 0  # nothing may be held: sqlite-vec's own kNN answers
+    store.index.clear()
+    scanned = await store.vector_search(alice, query, 10)
+    assert [i for i, _ in held] == [i for i, _ in scanned]
+    assert [s for _, s in held] == pytest.approx([s for _, s in scanned], abs=1e-5)
+    store.index.max_vectors = 200_000
+    gone = held[0][0]
+    await store.delete([gone])
+    assert gone not in {i for i, _ in await store.vector_search(alice, query, 10)}
+
+
+async def test_another_process_s_writes_are_seen(tmp_path: Path) -> None:
+    path = tmp_path / "memory.sqlite3"
+    server, command_line = SQLiteMemoryStore(path), SQLiteMemoryStore(path)
+    for opened in (server, command_line):
+        await opened.open()
+        await opened.use_vector_model("test/8", 8)
+    try:
+        first = await server.add(new("first"), vector(1))
+        assert [i for i, _ in await server.vector_search(WS, vector(1), 5)] == [first]
+        second = await command_line.add(new("second"), vector(1, 0.01))
+        assert {i for i, _ in await server.vector_search(WS, vector(1), 5)} == {first, second}
+    finally:
+        await server.close()
+        await command_line.close()
