@@ -68,6 +68,7 @@ class ToolLoop:
         mode: Mode,
         limits: LoopLimits,
         context_for: Callable[[str | None, int, object | None], Any],
+        on_run: RunObserver | None = None,
     ) -> None:
         self.registry = registry
         self.mode = mode
@@ -76,6 +77,8 @@ class ToolLoop:
         # the request's memory scope or None).
         self.context_for = context_for
         self.own_tools = registry.anthropic_tools()
+        # Told of every turn in which lynkr ran tools, when it ends (the memory's Reflector).
+        self.on_run = on_run
 
     async def run(
         self,
@@ -100,6 +103,9 @@ class ToolLoop:
             if not out.started:
                 raise
             await out.fail(error)
+            return
+        if self.on_run is not None and turn.steps:
+            self.on_run(memory_scope, _prompt(request.body), turn.steps, turn.finished)
 
     def tools_for(self, client_tools: Any) -> list[dict[str, Any]]:
         """The tool list sent upstream: lynkr's, and in hybrid mode the client's too."""
@@ -130,6 +136,9 @@ class _Turn:
         self.calls = 0
         self.on_tool_run: Callable[[], None] | None = None
         self.memory_scope: object | None = None
+        # (tool name, succeeded, first line of a failure) of each call lynkr ran.
+        self.steps: list[tuple[str, bool, str]] = []
+        self.finished = False
         self.ends_at = time.monotonic() + loop.limits.max_duration_seconds
 
     async def run(self, pool: ProviderPool, plan: FailoverPlan | None) -> None:
@@ -141,6 +150,7 @@ class _Turn:
             self.merger.usage.add(step.usage)
             internal = self.merger.internal_calls(step)
             if not internal:
+                self.finished = step.stop_reason == "end_turn"
                 await self.out.events(self.merger.finish(step.stop_reason))
                 return
             results = await self._run_tools(
@@ -204,6 +214,7 @@ class _Turn:
                 self.on_tool_run()
             context = self.loop.context_for(self.session_id, self.calls, self.memory_scope)
             outcome = await self.loop.registry.execute(call["name"], call["input"], context)
+            self.steps.append((call["name"], not outcome.is_error, _first_line(outcome)))
             results.append(
                 {
                     "type": "tool_result",
@@ -237,6 +248,34 @@ class _Frames(FrameScanner):
         if name is not None and data:
             self.found.append((name, data))
         return False
+
+
+# (memory scope, the prompt, the steps, whether the turn finished) → None
+RunObserver = Callable[[object | None, str, list[tuple[str, bool, str]], bool], None]
+
+
+def _prompt(body: dict[str, Any]) -> str:
+    """The text of the request's last user message (what the run was asked to do)."""
+    messages = body.get("messages") or []
+    content = messages[-1].get("content") if messages and isinstance(messages[-1], dict) else ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(
+        block.get("text", "")
+        for block in content or ()
+        if isinstance(block, dict)
+        and block.get("type") == "text"
+        and not str(block.get("text", "")).startswith("<system-reminder")
+    )
+
+
+def _first_line(outcome: Any) -> str:
+    if not outcome.is_error:
+        return ""
+    content = outcome.content
+    if not isinstance(content, str):
+        content = " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return content.strip().split("\n", 1)[0][:200]
 
 
 def _note(call: dict[str, Any], outcome: Any) -> str:

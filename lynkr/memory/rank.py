@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lynkr.memory.decay import decayed, recency
 from lynkr.memory.model import Hit, Memory
@@ -53,6 +54,7 @@ class RankWeights:
     similarity_floor: float = 0.05
 
 
+@lru_cache(maxsize=16384)
 def stem(word: str) -> str:
     """A crude stem (tests → test, running → runn): enough to match the words FTS5's
     porter stemmer matched, for the coverage measure."""
@@ -66,8 +68,14 @@ def coverage(query_words: Sequence[str], text: str) -> float:
     """The share of the query's keywords (stemmed) that `text` has."""
     if not query_words:
         return 0.0
-    have = {stem(word) for word in keywords(text)}
+    have = _stems(text)
     return sum(1 for word in query_words if stem(word) in have) / len(query_words)
+
+
+@lru_cache(maxsize=4096)
+def _stems(text: str) -> frozenset[str]:
+    """The stems of a memory's keywords; a memory's words are read once, not per query."""
+    return frozenset(stem(word) for word in keywords(text))
 
 
 def skill_confidence(memory: Memory) -> float:

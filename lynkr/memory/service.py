@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from lynkr.memory.embed import Embedder, EmbeddingError
 from lynkr.memory.extract import MAX_CONTENT_CHARS, candidates
 from lynkr.memory.model import GLOBAL_WORKSPACE, MEMORY_TYPES, Candidate, Hit, Memory, Scope
 from lynkr.memory.rank import RankWeights, rank
+from lynkr.memory.reflect import ToolStep, reflect, same_skill
 from lynkr.memory.store import MemoryStore, NewMemory
 from lynkr.memory.surprise import Neighbour, SurpriseWeights, Verdict, judge
 from lynkr.memory.text import fts_query, keywords
@@ -81,13 +82,8 @@ class Outcome:
     memory_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Turn:
-    scope: Scope
-    user_text: str
-    assistant_text: str
-    session_id: str | None
-    turn: int | None
+# A queued piece of background work (a turn to extract from, a run to reflect on).
+_Job = Callable[[], Awaitable[object]]
 
 
 class MemoryService:
@@ -105,7 +101,7 @@ class MemoryService:
         self.clock = clock
         self.problem: str | None = None
         self.vectors = False
-        self._queue: asyncio.Queue[_Turn | None] | None = None
+        self._queue: asyncio.Queue[_Job | None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._embedder_failing = False
         self.dropped_turns = 0
@@ -231,10 +227,25 @@ class MemoryService:
         turn: int | None = None,
     ) -> bool:
         """Queue a finished turn for extraction; False when it was dropped (queue full, off)."""
-        if self.disabled or not self.settings.extraction or self._queue is None:
+        if not self.settings.extraction:
+            return False
+        return self._enqueue(
+            lambda: self.extract(scope, user_text, assistant_text, session_id=session_id, turn=turn)
+        )
+
+    def observe_run(
+        self, scope: object, task: str, steps: Sequence[ToolStep], finished: bool
+    ) -> bool:
+        """Queue a finished tool run for the Reflector (`reflect`); False when dropped."""
+        if not isinstance(scope, Scope) or not self.settings.extraction:
+            return False
+        return self._enqueue(lambda: self.reflect(scope, task, steps, finished))
+
+    def _enqueue(self, job: _Job) -> bool:
+        if self.disabled or self._queue is None:
             return False
         try:
-            self._queue.put_nowait(_Turn(scope, user_text, assistant_text, session_id, turn))
+            self._queue.put_nowait(job)
         except asyncio.QueueFull:
             self.dropped_turns += 1
             _log.warning("memory_turn_dropped", reason="extraction queue full")
@@ -252,12 +263,11 @@ class MemoryService:
     async def _work(self) -> None:
         assert self._queue is not None
         while True:
-            turn = await self._queue.get()
+            job = await self._queue.get()
             try:
-                if turn is None:
+                if job is None:
                     return
-                await self.extract(turn.scope, turn.user_text, turn.assistant_text,
-                                   session_id=turn.session_id, turn=turn.turn)  # fmt: skip
+                await job()
             except Exception as exc:  # one bad turn must not stop the worker
                 _log.warning("memory_extraction_failed", error=f"{type(exc).__name__}: {exc}")
             finally:
@@ -333,6 +343,25 @@ class MemoryService:
             if i in memories and memories[i].workspace == scope.workspace
         ]
 
+    async def reflect(
+        self, scope: Scope, task: str, steps: Sequence[ToolStep], finished: bool
+    ) -> Outcome | None:
+        """Store what a run teaches as a skill, or count the run on the skill it repeats."""
+        reflection = reflect(task, steps, finished)
+        if reflection is None:
+            return None
+        content = reflection.candidate.content
+        for neighbour in await self._neighbours(scope, content, await self._embed_one(content)):
+            stored = neighbour.memory
+            if stored.type == "skill" and same_skill(reflection, stored.content):
+                await self.store.record_outcome(stored.id, reflection.succeeded, self.clock())
+                verdict = Verdict("merge", stored.id, judge_none(), "the same skill, run again")
+                return Outcome(verdict, stored.id)
+        outcome = await self.remember(scope, reflection.candidate)
+        if outcome.memory_id is not None and outcome.verdict.action == "store":
+            await self.store.record_outcome(outcome.memory_id, reflection.succeeded, self.clock())
+        return outcome
+
     async def add(
         self, scope: Scope, content: str, type: str = "fact", *, everywhere: bool = False
     ) -> Outcome:
@@ -400,6 +429,13 @@ class MemoryService:
         if done:
             _log.info("memory_reembedded", memories=done)
         return done
+
+
+def judge_none() -> Any:
+    """The surprise of a skill counted on an existing one: none was computed."""
+    from lynkr.memory.surprise import Surprise
+
+    return Surprise(0.0, {})
 
 
 def _checked_content(content: str, limit: int) -> str:

@@ -228,7 +228,8 @@ def judge(
     1. the same words as a stored memory → merge into it (explicit adds too);
     2. contradicts a stored memory (≥ 0.6) → store it, superseding that one;
     3. almost the same as a stored memory (closeness ≥ `near_duplicate`) → merge;
-    4. an explicit add → store; else store when the surprise reaches `threshold`.
+    4. an explicit add or a reflection → store; else store when the surprise reaches
+       `threshold`.
     """
     scored = surprise(candidate, neighbours, recent, weights)
     same = normalized(candidate.content)
@@ -241,8 +242,8 @@ def judge(
         nearest = max(neighbours, key=lambda n: closeness(candidate.content, n))
         if closeness(candidate.content, nearest) >= near_duplicate:
             return Verdict("merge", nearest.memory.id, scored, "almost the same is stored")
-    if candidate.source == "explicit":
-        return Verdict("store", None, scored, "added explicitly")
+    if candidate.source in ("explicit", "reflection"):
+        return Verdict("store", None, scored, f"added by {candidate.source}")
     if scored.score >= threshold:
         return Verdict("store", None, scored, f"surprise {scored.score:.2f} ≥ {threshold}")
     return Verdict("skip", None, scored, f"surprise {scored.score:.2f} < {threshold}")

@@ -89,6 +89,18 @@ def _start_sandbox(config: Config, root: Path, protected: tuple[Path, ...]) -> S
     return sandbox
 
 
+def _reflector(memory: Any) -> Any:
+    """The memory's Reflector as the loop's run observer (None without memory)."""
+    if memory is None:
+        return None
+    from lynkr.memory.reflect import ToolStep
+
+    def observe(scope: object, task: str, steps: list[tuple[str, bool, str]], done: bool) -> None:
+        memory.observe_run(scope, task, [ToolStep(*step) for step in steps], done)
+
+    return observe
+
+
 def build_loop(config: Config, memory: Any = None) -> tuple[ToolLoop | None, list[Lifetime]]:
     """The tool loop and what it needs opened with the server; (None, []) in client mode.
 
@@ -162,5 +174,6 @@ def build_loop(config: Config, memory: Any = None) -> tuple[ToolLoop | None, lis
             max_duration_seconds=tools.limits.max_duration_seconds,
         ),
         context_for=context_for,
+        on_run=_reflector(memory),
     )
     return loop, [Lifetime("tool store", store.close, open_tools)]

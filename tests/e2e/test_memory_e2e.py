@@ -9,12 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from conftest import REPO, LynkrServer
-from fakes.anthropic_upstream import FakeAnthropic, text
+from fakes.anthropic_upstream import FakeAnthropic, text, tool_use
 
 pytestmark = pytest.mark.e2e
 
@@ -187,3 +188,62 @@ def test_tool_results_and_side_requests_get_nothing(
     ])  # fmt: skip
     post(server, loop, "side")
     assert fake.last_message_request().body["messages"][1:] == loop["messages"][1:]
+
+
+def test_the_model_s_memory_tools_and_the_reflector_in_server_mode(
+    fake: FakeAnthropic, lynkr_server: Callable[..., LynkrServer], tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "app.py").write_text("VALUE = 1\n")
+    server = lynkr_server(
+        "memory-tools",
+        extra={**MEMORY, "tools": {"execution": "server", "workspace": {"root": str(root)},
+                                   "enabled": ["files"]}},
+    )  # fmt: skip
+    workspace = "/home/dev/tools-check"
+
+    def call(name: str, arguments: dict[str, Any], tool_id: str) -> Any:
+        return tool_use(preamble="", name=name, tool_input=arguments, tool_id=tool_id)
+
+    fake.script(
+        call("lynkr_memory_add", {"content": "The release branch is called trunk",
+                                  "type": "fact"}, "toolu_1"),
+        call("lynkr_file_read", {"file_path": "app.py"}, "toolu_2"),
+        text("Kept it."),
+    )  # fmt: skip
+    post(
+        server, body(workspace, [user("keep in mind the release branch name, check app.py")]), "t1"
+    )
+    results = [m for r in fake.message_requests()[-2:] for m in r.body["messages"]]
+    tool_results = [b for m in results if isinstance(m["content"], list) for b in m["content"]
+                    if b.get("type") == "tool_result"]  # fmt: skip
+    assert any("stored" in str(b["content"]) for b in tool_results), tool_results
+    assert wait_for_memory(server, workspace, "release branch")
+
+    fake.script(
+        call("lynkr_memory_search", {"query": "release branch"}, "toolu_3"),
+        call("lynkr_memory_stats", {}, "toolu_4"),
+        text("It is trunk."),
+    )
+    post(server, body(workspace, [user("what is our release branch called?")]), "t2")
+    tool_text = [str(b.get("content")) for m in fake.last_message_request().body["messages"]
+                 if isinstance(m["content"], list) for b in m["content"]
+                 if b.get("type") == "tool_result"]  # fmt: skip
+    assert any("The release branch is called trunk" in t for t in tool_text), tool_text
+    assert any("active memories" in t for t in tool_text), tool_text
+    # Another workspace's model sees none of it.
+    fake.script(call("lynkr_memory_search", {"query": "release branch"}, "toolu_5"), text("?"))
+    post(server, body("/home/dev/elsewhere", [user("what is our release branch called?")]), "t3")
+    last = fake.last_message_request().body["messages"][-1]["content"]
+    assert "no memory matches" in str(last)
+    # The Reflector kept the runs of two or more tool calls as skills of their workspace.
+    skills: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while len(skills) < 2 and time.monotonic() < deadline:
+        listed = httpx.get(f"{server.url}/v1/lynkr/memories",
+                           params={"workspace": workspace, "limit": 50}).json()["data"]  # fmt: skip
+        skills = [m for m in listed if m["type"] == "skill"]
+        time.sleep(0.05)
+    assert any("memory_add → file_read worked" in s["content"] for s in skills), skills
+    assert any("memory_search → memory_stats worked" in s["content"] for s in skills), skills

@@ -300,3 +300,40 @@ def test_prune_plan_age_then_value() -> None:
     plan = prune_plan(rows, now=NOW, max_age_days=90, max_count=2, half_life_days=30)
     assert plan == [1, 3, 4, 5]
     assert prune_plan(rows, now=NOW, max_age_days=365, max_count=100, half_life_days=30) == []
+
+
+# The Reflector -------------------------------------------------------------------------------
+
+
+def test_a_run_becomes_a_skill_sentence() -> None:
+    from lynkr.memory.reflect import ToolStep, reflect, same_skill
+
+    steps = [
+        ToolStep("lynkr_file_grep", True),
+        ToolStep("lynkr_tests_run", False, "2 failed: test_login, test_logout\nmore"),
+        ToolStep("lynkr_file_edit", True),
+        ToolStep("lynkr_tests_run", True),
+    ]
+    found = reflect("Fix the failing login tests please", steps, finished=True)
+    assert found is not None
+    assert found.candidate.type == "skill" and found.candidate.source == "reflection"
+    assert found.candidate.content == (
+        "Skill for tasks like “fix failing login tests”: file_grep → tests_run → file_edit → "
+        "tests_run worked; tests_run failed on the way (2 failed: test_login, test_logout more)."
+    )
+    assert found.succeeded
+    assert same_skill(found, found.candidate.content)
+    again = reflect("fix the login tests", steps, finished=True)
+    assert again is not None and same_skill(again, found.candidate.content)
+    other = reflect("fix the login tests", steps[:2], finished=True)
+    assert other is not None and not same_skill(other, found.candidate.content)
+    unfinished = reflect("fix the login tests", steps, finished=False)
+    assert unfinished is not None and not unfinished.succeeded
+    assert "did not finish the task" in unfinished.candidate.content
+
+
+@pytest.mark.parametrize(("task", "count"), [("fix the login tests", 1), ("ok", 3), ("the the", 3)])
+def test_short_runs_and_empty_tasks_teach_nothing(task: str, count: int) -> None:
+    from lynkr.memory.reflect import ToolStep, reflect
+
+    assert reflect(task, [ToolStep("lynkr_file_read", True)] * count, True) is None

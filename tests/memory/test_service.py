@@ -232,3 +232,21 @@ async def test_switching_models_reembeds_in_the_background(
         assert server.calls >= 1
     finally:
         await switched.close()
+
+
+async def test_the_reflector_counts_runs_on_one_skill(service: MemoryService) -> None:
+    from lynkr.memory.reflect import ToolStep
+
+    steps = [ToolStep("lynkr_file_grep", True), ToolStep("lynkr_tests_run", True)]
+    first = await service.reflect(SHOP, "fix the failing login tests", steps, True)
+    assert first is not None and first.verdict.action == "store"
+    again = await service.reflect(SHOP, "fix the login tests", steps, True)
+    failed = await service.reflect(SHOP, "fix the failing login tests", steps[:1] + [
+        ToolStep("lynkr_tests_run", False, "1 failed")], False)  # fmt: skip
+    assert again is not None and again.memory_id == first.memory_id
+    assert failed is not None and failed.memory_id == first.memory_id
+    skill = (await service.store.get([first.memory_id]))[first.memory_id]  # type: ignore[list-item]
+    assert (skill.successes, skill.failures) == (2, 1)
+    hits = await service.retrieve(SHOP, "how do I fix failing login tests")
+    assert hits and hits[0].memory.type == "skill"
+    assert service.observe_run(object(), "x", steps, True) is False  # not a memory scope
