@@ -241,8 +241,8 @@ async def test_the_reflector_counts_runs_on_one_skill(service: MemoryService) ->
     first = await service.reflect(SHOP, "fix the failing login tests", steps, True)
     assert first is not None and first.verdict.action == "store"
     again = await service.reflect(SHOP, "fix the login tests", steps, True)
-    failed = await service.reflect(SHOP, "fix the failing login tests", steps[:1] + [
-        ToolStep("lynkr_tests_run", False, "1 failed")], False)  # fmt: skip
+    broken = [steps[0], ToolStep("lynkr_tests_run", False, "1 failed")]
+    failed = await service.reflect(SHOP, "fix the failing login tests", broken, False)
     assert again is not None and again.memory_id == first.memory_id
     assert failed is not None and failed.memory_id == first.memory_id
     skill = (await service.store.get([first.memory_id]))[first.memory_id]  # type: ignore[list-item]
