@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["VectorIndex"]
+__all__ = ["VectorIndex", "search"]
 
 Loader = Callable[[str], list[tuple[int, str, bytes]]]
 
@@ -28,11 +28,13 @@ Loader = Callable[[str], list[tuple[int, str, bytes]]]
 class _Space:
     """One workspace's vectors: ids, owners, and a matrix grown by appends."""
 
-    __slots__ = ("ids", "matrix", "owners", "pending")
+    __slots__ = ("ids", "matrix", "owned", "owners", "pending")
 
     def __init__(self, rows: Sequence[tuple[int, str, bytes]], dimensions: int) -> None:
         self.ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         self.owners = np.array([row[1] for row in rows], dtype=object)
+        # Whether any vector belongs to an owner: without one, no owner filter is needed.
+        self.owned = any(row[1] for row in rows)
         flat = b"".join(row[2] for row in rows)
         self.matrix = np.frombuffer(flat, dtype=np.float32).reshape(len(rows), dimensions).copy()
         self.pending: list[tuple[int, str, bytes]] = []
@@ -45,6 +47,7 @@ class _Space:
             more = _Space(self.pending, dimensions)
             self.ids = np.concatenate([self.ids, more.ids])
             self.owners = np.concatenate([self.owners, more.owners])
+            self.owned = self.owned or more.owned
             self.matrix = np.vstack([self.matrix, more.matrix])
             self.pending = []
 
@@ -73,15 +76,9 @@ class VectorIndex:
     def clear(self) -> None:
         self._spaces.clear()
 
-    def nearest(
-        self,
-        workspace: str,
-        owners: Iterable[str],
-        vector: bytes,
-        limit: int,
-        load: Loader,
-    ) -> list[tuple[int, float]] | None:
-        """(id, cosine) of the `limit` nearest, nearest first; None when not held (too many)."""
+    def space(self, workspace: str, load: Loader) -> _Space | None:
+        """The workspace's vectors, loaded if need be (on the store's thread: `load` reads
+        the database); None when holding them would pass `max_vectors`."""
         space = self._spaces.get(workspace)
         if space is None:
             if self.held >= self.max_vectors:
@@ -92,17 +89,19 @@ class VectorIndex:
             space = self._spaces[workspace] = _Space(rows, self.dimensions)
             self.loads += 1
         space.settle(self.dimensions)
-        if not len(space.ids):
-            return []
-        query = np.frombuffer(vector, dtype=np.float32)
-        scores: Any = space.matrix @ query
-        allowed = set(owners)
-        if allowed != {""} or (space.owners != "").any():
-            scores = np.where(np.isin(space.owners, list(allowed)), scores, -np.inf)
-        count = min(limit, len(scores))
-        top = np.argpartition(-scores, count - 1)[:count]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(space.ids[i]), float(scores[i])) for i in top if scores[i] != -np.inf]
+        return space
+
+    def nearest(
+        self,
+        workspace: str,
+        owners: Iterable[str],
+        vector: bytes,
+        limit: int,
+        load: Loader,
+    ) -> list[tuple[int, float]] | None:
+        """(id, cosine) of the `limit` nearest, nearest first; None when not held (too many)."""
+        space = self.space(workspace, load)
+        return None if space is None else search(space, owners, vector, limit)
 
     def added(self, workspace: str, owner: str, memory_id: int, vector: bytes) -> None:
         space = self._spaces.get(workspace)
@@ -114,3 +113,21 @@ class VectorIndex:
         if gone:
             for space in self._spaces.values():
                 space.remove(gone)
+
+
+def search(
+    space: _Space, owners: Iterable[str], vector: bytes, limit: int
+) -> list[tuple[int, float]]:
+    """The `limit` nearest of a held space, nearest first. Reads the space only, and numpy's
+    product lets go of the GIL: it may run on another thread while the store's thread
+    runs the keyword search, as long as that thread writes nothing meanwhile."""
+    if not len(space.ids):
+        return []
+    query = np.frombuffer(vector, dtype=np.float32)
+    scores: Any = space.matrix @ query
+    if space.owned:
+        scores = np.where(np.isin(space.owners, list(set(owners))), scores, -np.inf)
+    count = min(limit, len(scores))
+    top = np.argpartition(-scores, count - 1)[:count]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(int(space.ids[i]), float(scores[i])) for i in top if scores[i] != -np.inf]

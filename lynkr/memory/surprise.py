@@ -243,7 +243,8 @@ def judge(
         if closeness(candidate.content, nearest) >= near_duplicate:
             return Verdict("merge", nearest.memory.id, scored, "almost the same is stored")
     if candidate.source in ("explicit", "reflection"):
-        return Verdict("store", None, scored, f"added by {candidate.source}")
+        reason = "added explicitly" if candidate.source == "explicit" else "a run's skill"
+        return Verdict("store", None, scored, reason)
     if scored.score >= threshold:
         return Verdict("store", None, scored, f"surprise {scored.score:.2f} ≥ {threshold}")
     return Verdict("skip", None, scored, f"surprise {scored.score:.2f} < {threshold}")
