@@ -19,7 +19,6 @@ and extraction to keywords, with a warning logged once per failure streak.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +50,10 @@ BASE_IMPORTANCE = {
 }
 _NEIGHBOURS = 8
 _REEMBED_BATCH = 64
+# Background tasks that close() stops instead of waiting for.
+_ENDLESS = frozenset({"_prune_schedule", "reembed"})
+# Seconds the access counts of retrieved memories wait, so one write carries many.
+_TOUCH_DELAY = 1.0
 # A prompt's first characters say what it is about; a pasted log need not be embedded whole.
 _QUERY_CHARS = 2000
 
@@ -105,6 +108,8 @@ class MemoryService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._embedder_failing = False
         self.dropped_turns = 0
+        self._touched: dict[int, int] = {}
+        self._touch_timer: asyncio.TimerHandle | None = None
 
     # Lifetime ---------------------------------------------------------------------------
 
@@ -147,11 +152,13 @@ class MemoryService:
             _log.info("memory_reembedding", model=self.embedder.model)
 
     async def close(self) -> None:
+        if self._touch_timer is not None:
+            self._touch_timer.cancel()
+            self._flush_touched()
         if self._queue is not None:
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.put_nowait(None)
+            await self._queue.put(None)  # after every queued turn: nothing committed is lost
         for task in list(self._tasks):
-            if task.get_name() != "memory-worker":
+            if task.get_name() in _ENDLESS:  # the schedule, a re-embedding: resumed at start
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.embedder is not None:
@@ -193,8 +200,23 @@ class MemoryService:
             weights=self.settings.rank_weights,
         )
         if hits:
-            self._spawn(self.store.touch([hit.memory.id for hit in hits], self.clock()))
+            self._touch_soon([hit.memory.id for hit in hits])
         return hits
+
+    def _touch_soon(self, ids: Sequence[int]) -> None:
+        """Count accesses in one write a second, not one per retrieval (fewer commits, fewer
+        WAL checkpoints in the way of the next search)."""
+        for memory_id in ids:
+            self._touched[memory_id] = self._touched.get(memory_id, 0) + 1
+        if self._touch_timer is None:
+            loop = asyncio.get_running_loop()
+            self._touch_timer = loop.call_later(_TOUCH_DELAY, self._flush_touched)
+
+    def _flush_touched(self) -> None:
+        self._touch_timer = None
+        counts, self._touched = self._touched, {}
+        if counts and not self.disabled:
+            self._spawn(self.store.touch(counts, self.clock()))
 
     async def _embed_one(self, text: str) -> bytes | None:
         vectors = await self._embed([text])

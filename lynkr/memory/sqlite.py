@@ -14,7 +14,7 @@ is False) and says so.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -247,16 +247,19 @@ class SQLiteMemoryStore:
             (now, memory_id),
         )
 
-    async def touch(self, ids: Sequence[int], now: float) -> None:
-        if not ids:
+    async def touch(self, counts: Mapping[int, int], now: float) -> None:
+        if not counts:
             return
-        marks = ",".join("?" * len(ids))
-        await self.db.write(
-            _execute,
-            f"UPDATE memories SET access_count = access_count + 1, last_accessed = ?"
-            f" WHERE id IN ({marks})",
-            (now, *ids),
-        )
+
+        def job(connection: Connection) -> None:
+            for memory_id, count in counts.items():
+                connection.execute(
+                    "UPDATE memories SET access_count = access_count + ?, last_accessed = ?"
+                    " WHERE id = ?",
+                    (count, now, memory_id),
+                )
+
+        await self.db.write(job)
 
     async def delete(self, ids: Sequence[int]) -> int:
         if not ids:

@@ -8,7 +8,7 @@ I/O off the event loop. Vectors are float32, L2-normalised, as bytes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -92,8 +92,8 @@ class MemoryStore(Protocol):
     async def listing(self, scope: Scope | None, limit: int, offset: int = 0) -> list[Memory]:
         """Newest first; every workspace when `scope` is None."""
 
-    async def touch(self, ids: Sequence[int], now: float) -> None:
-        """Count an access of each (retrieval, search)."""
+    async def touch(self, counts: Mapping[int, int], now: float) -> None:
+        """Count accesses (id → how many since the last call) and stamp them `now`."""
 
     async def delete(self, ids: Sequence[int]) -> int: ...
 

@@ -250,3 +250,20 @@ async def test_the_reflector_counts_runs_on_one_skill(service: MemoryService) ->
     hits = await service.retrieve(SHOP, "how do I fix failing login tests")
     assert hits and hits[0].memory.type == "skill"
     assert service.observe_run(object(), "x", steps, True) is False  # not a memory scope
+
+
+async def test_accesses_are_counted_in_one_write_and_kept_at_close(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite3"
+    service = MemoryService(SQLiteMemoryStore(path), None)
+    await service.start()
+    added = await service.add(SHOP, "Deploys go out on Tuesdays")
+    for _ in range(3):
+        assert await service.retrieve(SHOP, "when do deploys go out")
+    await service.close()  # the counts waiting for their write are written, not dropped
+    reopened = SQLiteMemoryStore(path)
+    await reopened.open()
+    try:
+        [memory] = (await reopened.get([added.memory_id])).values()  # type: ignore[list-item]
+        assert memory.access_count == 3 and memory.last_accessed is not None
+    finally:
+        await reopened.close()

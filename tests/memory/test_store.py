@@ -85,7 +85,7 @@ async def test_supersede_delete_and_the_fts_index_in_sync(store: SQLiteMemorySto
 
 async def test_touch_reinforce_outcomes_and_prune_rows(store: SQLiteMemoryStore) -> None:
     memory_id = await store.add(new("We run pytest with -x"), None)
-    await store.touch([memory_id], 1500.0)
+    await store.touch({memory_id: 1}, 1500.0)
     await store.reinforce(memory_id, 0.9, 1600.0)
     await store.record_outcome(memory_id, True, 1700.0)
     await store.record_outcome(memory_id, False, 1700.0)
