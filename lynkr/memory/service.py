@@ -181,6 +181,8 @@ class MemoryService:
         """The memories worth showing for `query`, best first; [] when disabled or nothing fits."""
         if self.disabled:
             return []
+        if self.store.surely_empty(scope):
+            return []  # most requests of a new project: no embedding, no store round trip
         limit = limit or self.settings.retrieval_limit
         query = query[:_QUERY_CHARS]
         expression = fts_query(keywords(query))

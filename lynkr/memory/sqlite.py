@@ -24,7 +24,7 @@ from lynkr.memory.index import VectorIndex, search
 from lynkr.memory.model import Memory, Scope
 from lynkr.memory.store import Candidates, NewMemory, StoreStats
 from lynkr.memory.text import normalized
-from lynkr.stores.sqlite import Connection, Database, load_extension
+from lynkr.stores.sqlite import Connection, Database, connect, load_extension
 
 __all__ = ["DATABASE_NAME", "MIGRATIONS", "SQLiteMemoryStore", "digest", "migrate"]
 
@@ -129,6 +129,13 @@ class SQLiteMemoryStore:
         self.index: VectorIndex | None = None
         self._data_version: int | None = None
         self._pool: ThreadPoolExecutor | None = None  # the kNN helper threads
+        # The workspaces with active memories, as the worker last saw them; and a connection
+        # of the event loop's own that only reads `data_version`, so `surely_empty` can say
+        # "nothing here" without a trip to the worker (see `surely_empty`).
+        self._populated: frozenset[str] = frozenset()
+        self._watch: Connection | None = None
+        self._watch_seen: int | None = None
+        self._watch_pending: int | None = None
         self.db = Database(
             self.path,
             setup=self._setup,
@@ -143,12 +150,16 @@ class SQLiteMemoryStore:
 
     async def close(self) -> None:
         await self.db.close()
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
 
     def _setup(self, connection: Connection) -> None:
         migrate(connection)
+        self._sync(connection)
         try:
             import sqlite_vec  # type: ignore[import-untyped]
 
@@ -198,6 +209,7 @@ class SQLiteMemoryStore:
             ),
         ).fetchone()
         memory_id = int(row[0])
+        self._populated = self._populated | {scope.workspace}
         if vector is not None:
             self._put_vector(connection, memory_id, scope, vector)
         return memory_id
@@ -283,7 +295,11 @@ class SQLiteMemoryStore:
     async def candidates(
         self, scope: Scope, query: str | None, vector: bytes | None, limit: int
     ) -> Candidates:
-        return await self.db.run(self._candidates, scope, query, vector, limit)
+        pending = self._watch_pending
+        found = await self.db.run(self._candidates, scope, query, vector, limit)
+        if pending is not None:  # the worker has seen at least what that version held
+            self._watch_seen, self._watch_pending = pending, None
+        return found
 
     def _candidates(
         self, connection: Connection, scope: Scope, query: str | None, vector: bytes | None,
@@ -292,6 +308,7 @@ class SQLiteMemoryStore:
         """Both searches in one job; the vector product of held workspaces runs on a helper
         thread while this one runs the keyword search (two cores: the slower of the two,
         not their sum)."""
+        self._sync(connection)
         pending = None
         if vector is not None and self.vectors_available:
             pending = self._vector_search_started(connection, scope, vector, limit)
@@ -346,18 +363,41 @@ class SQLiteMemoryStore:
             self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lynkr-memory-knn")
         return self._pool
 
-    def _current_index(self, connection: Connection) -> VectorIndex | None:
-        """The index, emptied when another connection wrote since the last look."""
-        if self.index is None:
-            return None
+    def _sync(self, connection: Connection) -> None:
+        """Catch up with another connection's writes (`lynkr memory add` beside a running
+        server): the held vectors are dropped, the populated workspaces read again."""
         version = int(connection.execute("PRAGMA data_version").fetchone()[0])
-        if version != self._data_version:
-            self._data_version = version
+        if version == self._data_version:
+            return
+        self._data_version = version
+        rows = connection.execute(
+            "SELECT DISTINCT workspace FROM memories WHERE superseded_by IS NULL"
+        ).fetchall()
+        self._populated = frozenset(str(row[0]) for row in rows)
+        if self.index is not None:
             self.index.clear()
             if not _has_vector_table(connection):  # another process changed the model
                 self.index = None
-                return None
+
+    def _current_index(self, connection: Connection) -> VectorIndex | None:
+        self._sync(connection)
         return self.index
+
+    def surely_empty(self, scope: Scope) -> bool:
+        """True when nothing of `scope` can be found: no memory of its workspaces was there
+        when the worker last looked, and nothing was written since (the event loop's own
+        connection reads `data_version`, ~3 µs). Anything unsure is False; the next search
+        then looks for real and brings the view up to date."""
+        try:
+            if self._watch is None:
+                self._watch = connect(self.path, driver_name=self.db.driver_name)
+            version = int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+        except Exception:
+            return False
+        if version == self._watch_seen and not self._populated & set(scope.workspaces):
+            return True
+        self._watch_pending = version
+        return False
 
     async def get(self, ids: Sequence[int]) -> dict[int, Memory]:
         return await self.db.run(_get, list(ids)) if ids else {}

@@ -84,6 +84,10 @@ class MemoryStore(Protocol):
         """`keyword_search`, `vector_search` and `get` of what they found, in one round trip
         (the request path's one store call)."""
 
+    def surely_empty(self, scope: Scope) -> bool:
+        """True only when nothing of `scope` is stored, known without I/O worth a thread
+        hand-off (a store that cannot tell says False)."""
+
     async def get(self, ids: Sequence[int]) -> dict[int, Memory]: ...
 
     async def recent(self, scope: Scope, limit: int) -> list[Memory]:

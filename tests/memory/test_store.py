@@ -238,3 +238,25 @@ async def test_another_process_s_writes_are_seen(tmp_path: Path) -> None:
     finally:
         await server.close()
         await command_line.close()
+
+
+async def test_surely_empty_knows_nothing_is_there_and_notices_other_writers(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "memory.sqlite3"
+    server, command_line = SQLiteMemoryStore(path), SQLiteMemoryStore(path)
+    await server.open()
+    await command_line.open()
+    try:
+        assert not server.surely_empty(WS)  # never looked: unsure
+        await server.candidates(WS, '"x"', None, 5)
+        assert server.surely_empty(WS)
+        assert server.surely_empty(Scope("/elsewhere"))
+        await command_line.add(new("Deploys go out on Tuesdays"), None)
+        assert not server.surely_empty(WS)  # another connection wrote
+        found = await server.candidates(WS, '"deploys"', None, 5)
+        assert len(found.memories) == 1
+        assert not server.surely_empty(WS) and server.surely_empty(Scope("/elsewhere"))
+    finally:
+        await server.close()
+        await command_line.close()
