@@ -283,6 +283,7 @@ def serve(
         print(format_text(error.issues, file), file=sys.stderr)
         return 2 if error.unreadable else 1
     _warn_unsafe(config)
+    app.freeze_after_startup = True
     _configure_logging(config.server.log_level, _log_secrets(config))
     config.server.data_dir.mkdir(parents=True, exist_ok=True)
     bind_host = host or config.server.host

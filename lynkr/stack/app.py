@@ -12,6 +12,7 @@ open fails (one `AsyncExitStack`), so a half-started server leaks nothing.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -80,6 +81,9 @@ class LynkrApp:
                 return
         await self.fallback(scope, receive, send)
 
+    # `lynkr serve` sets it: a process that serves one app for its whole life.
+    freeze_after_startup = False
+
     async def startup(self) -> None:
         stack = contextlib.AsyncExitStack()
         try:
@@ -91,6 +95,12 @@ class LynkrApp:
             await stack.aclose()  # whatever did open is closed again
             raise
         self._exit_stack = stack
+        if self.freeze_after_startup:
+            # Everything built so far (modules, config, the embedding model's tokenizer)
+            # lives as long as the server: out of the cyclic collector's sight, a full
+            # collection no longer walks it again and again while requests are served
+            # (memory on: +0.4-0.9 → ±0.1-0.3 ms of CPU per request, benchmarks/README.md).
+            gc.freeze()
         self.ready = True
 
     async def shutdown(self) -> None:

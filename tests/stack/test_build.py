@@ -163,3 +163,34 @@ def test_lynkr_s_own_files_are_protected_from_tools(tmp_path: Path) -> None:
         (tmp_path / "state").resolve(),
         (tmp_path / "policies").resolve(),
     )
+
+
+@pytest.mark.anyio
+async def test_a_serving_app_freezes_what_startup_built(tmp_path: Path) -> None:
+    import gc
+
+    path = tmp_path / "lynkr.yaml"
+    path.write_text(CONFIG)
+    plain, served = build_app(load_config(path)), build_app(load_config(path))
+    await plain.startup()
+    assert gc.get_freeze_count() == 0  # an embedding app's objects stay collectable
+    await plain.shutdown()
+    served.freeze_after_startup = True  # what `lynkr serve` sets
+    await served.startup()
+    try:
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        await served.shutdown()
+
+
+@pytest.mark.anyio
+async def test_memory_places_its_layer_and_its_lifetime(tmp_path: Path) -> None:
+    path = tmp_path / "lynkr.yaml"
+    path.write_text(CONFIG + "memory: {enabled: true, embeddings: {type: none}}\n")
+    app = build_app(load_config(path))
+    assert [lifetime.name for lifetime in app.lifetimes][:2] == ["sessions", "memory"]
+    assert app.routes[0].names == ("guard", "validation", "sessions", "cache", "memory", "routing")
+    await app.startup()
+    await app.shutdown()
+    assert (tmp_path / "state" / "memory.sqlite3").exists()
