@@ -13,109 +13,34 @@ is False) and says so.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from lynkr.memory.decay import PruneRow
 from lynkr.memory.index import VectorIndex, search
 from lynkr.memory.model import Memory, Scope
+from lynkr.memory.queries import (
+    COLUMNS,
+    execute,
+    fetch,
+    get_memories,
+    has_vector_table,
+    keyword_ids,
+    knn,
+    memory_of,
+    owner_clause,
+    vectors_of,
+)
+from lynkr.memory.schema import RETIRED, digest, migrate, scope_token
 from lynkr.memory.store import Candidates, NewMemory, StoreStats
-from lynkr.memory.text import normalized
 from lynkr.stores.sqlite import Connection, Database, connect, load_extension
 
-__all__ = ["DATABASE_NAME", "MIGRATIONS", "SQLiteMemoryStore", "digest", "migrate"]
+__all__ = ["DATABASE_NAME", "SQLiteMemoryStore"]
 
 DATABASE_NAME = "memory.sqlite3"
 # From this many vectors on, a workspace's kNN runs beside the keyword search.
 _OFFLOAD_VECTORS = 20_000
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: memories, their full-text index and its triggers, the vector space.
-    """
-    CREATE TABLE memories (
-        id INTEGER PRIMARY KEY,
-        content TEXT NOT NULL,
-        type TEXT NOT NULL,
-        workspace TEXT NOT NULL,
-        owner TEXT,
-        importance REAL NOT NULL,
-        surprise REAL NOT NULL DEFAULT 0,
-        access_count INTEGER NOT NULL DEFAULT 0,
-        created REAL NOT NULL,
-        updated REAL NOT NULL,
-        last_accessed REAL,
-        session_id TEXT,
-        turn INTEGER,
-        superseded_by INTEGER REFERENCES memories(id) ON DELETE SET NULL,
-        successes INTEGER NOT NULL DEFAULT 0,
-        failures INTEGER NOT NULL DEFAULT 0,
-        digest TEXT NOT NULL,
-        scope_token TEXT NOT NULL,
-        has_vector INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX memories_scope ON memories (workspace, owner, superseded_by, created);
-    CREATE INDEX memories_digest ON memories (digest);
-    CREATE VIRTUAL TABLE memories_fts USING fts5(
-        content, scope_token, content='memories', content_rowid='id',
-        tokenize='porter unicode61'
-    );
-    CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
-        INSERT INTO memories_fts (rowid, content, scope_token)
-            VALUES (new.id, new.content, new.scope_token);
-    END;
-    CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
-        INSERT INTO memories_fts (memories_fts, rowid, content, scope_token)
-            VALUES ('delete', old.id, old.content, old.scope_token);
-    END;
-    CREATE TRIGGER memories_au AFTER UPDATE OF content, scope_token ON memories BEGIN
-        INSERT INTO memories_fts (memories_fts, rowid, content, scope_token)
-            VALUES ('delete', old.id, old.content, old.scope_token);
-        INSERT INTO memories_fts (rowid, content, scope_token)
-            VALUES (new.id, new.content, new.scope_token);
-    END;
-    CREATE TABLE memory_vector_space (model TEXT NOT NULL, dimensions INTEGER NOT NULL);
-    """,
-)
-
-_COLUMNS = (
-    "id, content, type, workspace, owner, importance, surprise, created, updated, "
-    "last_accessed, access_count, session_id, turn, superseded_by, successes, failures"
-)
-
-
-# The token of a superseded memory: no search asks for it, so FTS5 never scores one.
-RETIRED = "xretired"
-
-
-def scope_token(workspace: str, owner: str | None = None) -> str:
-    """One word naming a workspace (and owner) in the full-text index, so a search reads
-    only the postings of the scopes it may see, whatever else the table holds."""
-    key = f"{workspace}\0{owner or ''}"
-    return "w" + hashlib.sha256(key.encode()).hexdigest()[:20]
-
-
-def _search_tokens(scope: Scope) -> str:
-    owners = (None,) if scope.owner is None else (None, scope.owner)
-    return " OR ".join(scope_token(w, o) for w in scope.workspaces for o in owners)
-
-
-def digest(scope: Scope, content: str) -> str:
-    """What makes two memories the same: scope and normalised words."""
-    key = f"{scope.workspace}\0{scope.owner or ''}\0{normalized(content)}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def _owner_clause(scope: Scope, column: str = "owner") -> tuple[str, tuple[Any, ...]]:
-    if scope.owner is None:
-        return f"{column} IS NULL", ()
-    return f"({column} = ? OR {column} IS NULL)", (scope.owner,)
-
-
-def _memory(row: Sequence[Any]) -> Memory:
-    return Memory(*row)
 
 
 class SQLiteMemoryStore:
@@ -223,7 +148,7 @@ class SQLiteMemoryStore:
         *,
         replace: bool = False,
     ) -> None:
-        if not self.vectors_available or not _has_vector_table(connection):
+        if not self.vectors_available or not has_vector_table(connection):
             return
         if replace:  # a re-embedding; a new memory has no vector to replace
             connection.execute("DELETE FROM memory_vectors WHERE rowid = ?", (memory_id,))
@@ -238,7 +163,7 @@ class SQLiteMemoryStore:
             self.index.added(scope.workspace, scope.owner or "", memory_id, vector)
 
     def _drop_vectors(self, connection: Connection, ids: Sequence[int]) -> None:
-        if self.vectors_available and _has_vector_table(connection):
+        if self.vectors_available and has_vector_table(connection):
             for memory_id in ids:
                 connection.execute("DELETE FROM memory_vectors WHERE rowid = ?", (memory_id,))
             if self.index is not None:
@@ -246,7 +171,7 @@ class SQLiteMemoryStore:
 
     async def reinforce(self, memory_id: int, importance: float, now: float) -> None:
         await self.db.write(
-            _execute,
+            execute,
             "UPDATE memories SET importance = ?, updated = ? WHERE id = ?",
             (importance, now, memory_id),
         )
@@ -254,7 +179,7 @@ class SQLiteMemoryStore:
     async def record_outcome(self, memory_id: int, succeeded: bool, now: float) -> None:
         column = "successes" if succeeded else "failures"
         await self.db.write(
-            _execute,
+            execute,
             f"UPDATE memories SET {column} = {column} + 1, updated = ? WHERE id = ?",
             (now, memory_id),
         )
@@ -290,7 +215,7 @@ class SQLiteMemoryStore:
     # Reads ------------------------------------------------------------------------------
 
     async def keyword_search(self, scope: Scope, query: str, limit: int) -> list[int]:
-        return await self.db.run(_keyword_ids, scope, query, limit)
+        return await self.db.run(keyword_ids, scope, query, limit)
 
     async def candidates(
         self, scope: Scope, query: str | None, vector: bytes | None, limit: int
@@ -312,10 +237,10 @@ class SQLiteMemoryStore:
         pending = None
         if vector is not None and self.vectors_available:
             pending = self._vector_search_started(connection, scope, vector, limit)
-        keyword_ids = _keyword_ids(connection, scope, query, limit) if query else []
+        by_keyword = keyword_ids(connection, scope, query, limit) if query else []
         vector_hits = pending() if pending is not None else []
-        ids = list(dict.fromkeys([*keyword_ids, *(memory_id for memory_id, _ in vector_hits)]))
-        return Candidates(keyword_ids, vector_hits, _get(connection, ids))
+        ids = list(dict.fromkeys([*by_keyword, *(memory_id for memory_id, _ in vector_hits)]))
+        return Candidates(by_keyword, vector_hits, get_memories(connection, ids))
 
     async def vector_search(
         self, scope: Scope, vector: bytes, limit: int
@@ -338,9 +263,9 @@ class SQLiteMemoryStore:
         found: list[tuple[int, float]] = []
         held = []
         for workspace in scope.workspaces:
-            space = index.space(workspace, lambda name: _vectors_of(connection, name))
+            space = index.space(workspace, lambda name: vectors_of(connection, name))
             if space is None:
-                found += _knn(connection, workspace, owners, vector, limit)
+                found += knn(connection, workspace, owners, vector, limit)
             elif len(space.ids):
                 held.append(space)
         # A small space is searched here at once: handing it to a thread costs more than
@@ -376,7 +301,7 @@ class SQLiteMemoryStore:
         self._populated = frozenset(str(row[0]) for row in rows)
         if self.index is not None:
             self.index.clear()
-            if not _has_vector_table(connection):  # another process changed the model
+            if not has_vector_table(connection):  # another process changed the model
                 self.index = None
 
     def _current_index(self, connection: Connection) -> VectorIndex | None:
@@ -400,42 +325,42 @@ class SQLiteMemoryStore:
         return False
 
     async def get(self, ids: Sequence[int]) -> dict[int, Memory]:
-        return await self.db.run(_get, list(ids)) if ids else {}
+        return await self.db.run(get_memories, list(ids)) if ids else {}
 
     async def find_digest(self, scope: Scope, content: str) -> Memory | None:
         rows = await self.db.run(
-            _fetch,
-            f"SELECT {_COLUMNS} FROM memories WHERE digest = ? AND superseded_by IS NULL LIMIT 1",
+            fetch,
+            f"SELECT {COLUMNS} FROM memories WHERE digest = ? AND superseded_by IS NULL LIMIT 1",
             (digest(scope, content),),
         )
-        return _memory(rows[0]) if rows else None
+        return memory_of(rows[0]) if rows else None
 
     async def recent(self, scope: Scope, limit: int) -> list[Memory]:
-        owner, values = _owner_clause(scope)
+        owner, values = owner_clause(scope)
         rows = await self.db.run(
-            _fetch,
-            f"SELECT {_COLUMNS} FROM memories WHERE workspace IN (?, ?) AND superseded_by IS NULL"
+            fetch,
+            f"SELECT {COLUMNS} FROM memories WHERE workspace IN (?, ?) AND superseded_by IS NULL"
             f" AND {owner} ORDER BY created DESC, id DESC LIMIT ?",
             (*scope.workspaces, *values, limit),
         )
-        return [_memory(row) for row in rows]
+        return [memory_of(row) for row in rows]
 
     async def listing(self, scope: Scope | None, limit: int, offset: int = 0) -> list[Memory]:
         if scope is None:
-            sql = f"SELECT {_COLUMNS} FROM memories ORDER BY id DESC LIMIT ? OFFSET ?"
-            rows = await self.db.run(_fetch, sql, (limit, offset))
+            sql = f"SELECT {COLUMNS} FROM memories ORDER BY id DESC LIMIT ? OFFSET ?"
+            rows = await self.db.run(fetch, sql, (limit, offset))
         else:
-            owner, values = _owner_clause(scope)
+            owner, values = owner_clause(scope)
             sql = (
-                f"SELECT {_COLUMNS} FROM memories WHERE workspace IN (?, ?) AND {owner}"
+                f"SELECT {COLUMNS} FROM memories WHERE workspace IN (?, ?) AND {owner}"
                 " ORDER BY id DESC LIMIT ? OFFSET ?"
             )
-            rows = await self.db.run(_fetch, sql, (*scope.workspaces, *values, limit, offset))
-        return [_memory(row) for row in rows]
+            rows = await self.db.run(fetch, sql, (*scope.workspaces, *values, limit, offset))
+        return [memory_of(row) for row in rows]
 
     async def prune_rows(self) -> list[PruneRow]:
         rows = await self.db.run(
-            _fetch,
+            fetch,
             "SELECT id, importance, max(updated, coalesce(last_accessed, 0)),"
             " superseded_by IS NOT NULL FROM memories",
             (),
@@ -448,7 +373,7 @@ class SQLiteMemoryStore:
     def _stats(self, connection: Connection, scope: Scope | None) -> StoreStats:
         where, values = "1", ()
         if scope is not None:
-            owner, owner_values = _owner_clause(scope)
+            owner, owner_values = owner_clause(scope)
             where, values = f"workspace IN (?, ?) AND {owner}", (*scope.workspaces, *owner_values)
         row = connection.execute(
             "SELECT count(*), sum(superseded_by IS NULL), sum(superseded_by IS NOT NULL),"
@@ -474,7 +399,7 @@ class SQLiteMemoryStore:
     # The vector space -------------------------------------------------------------------
 
     async def vector_model(self) -> tuple[str, int] | None:
-        rows = await self.db.run(_fetch, "SELECT model, dimensions FROM memory_vector_space", ())
+        rows = await self.db.run(fetch, "SELECT model, dimensions FROM memory_vector_space", ())
         return (str(rows[0][0]), int(rows[0][1])) if rows else None
 
     async def use_vector_model(self, model: str, dimensions: int) -> bool:
@@ -486,7 +411,7 @@ class SQLiteMemoryStore:
         current = connection.execute("SELECT model, dimensions FROM memory_vector_space").fetchone()
         same = current is not None and (current[0], current[1]) == (model, dimensions)
         self.index = VectorIndex(dimensions)
-        if same and _has_vector_table(connection):
+        if same and has_vector_table(connection):
             return False
         dropped = current is not None
         connection.execute("DROP TABLE IF EXISTS memory_vectors")
@@ -506,7 +431,7 @@ class SQLiteMemoryStore:
         if not self.vectors_available:
             return []
         rows = await self.db.run(
-            _fetch,
+            fetch,
             "SELECT id, content FROM memories WHERE has_vector = 0 AND superseded_by IS NULL"
             " ORDER BY id LIMIT ?",
             (limit,),
@@ -525,112 +450,3 @@ class SQLiteMemoryStore:
 
         if vectors and self.vectors_available:
             await self.db.write(job)
-
-
-def migrate(connection: Connection) -> int:
-    """Apply the migrations this file lacks; returns the version it is at."""
-    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-    if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"the memory database is at schema version {version}, newer than this lynkr"
-            f" knows ({len(MIGRATIONS)}); upgrade lynkr or point memory at another data dir"
-        )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(script):
-                connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {number}")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-    return len(MIGRATIONS)
-
-
-def _statements(script: str) -> list[str]:
-    """The statements of a migration (triggers hold `;` inside BEGIN … END)."""
-    statements, current = [], []
-    for line in script.strip().splitlines():
-        current.append(line)
-        text = "\n".join(current).strip()
-        inside_trigger = text.upper().startswith("CREATE TRIGGER") and not text.upper().endswith(
-            "END;"
-        )
-        if text.endswith(";") and not inside_trigger:
-            statements.append(text)
-            current = []
-    if "\n".join(current).strip():
-        statements.append("\n".join(current).strip())
-    return statements
-
-
-def _knn(
-    connection: Connection, workspace: str, owners: Sequence[str], vector: bytes, limit: int
-) -> list[tuple[int, float]]:
-    """sqlite-vec's own kNN, for a workspace too large to hold in memory."""
-    found = []
-    for owner in owners:
-        found += connection.execute(
-            "SELECT rowid, distance FROM memory_vectors WHERE embedding MATCH ?"
-            " AND k = ? AND workspace = ? AND owner = ?",
-            (vector, limit, workspace, owner),
-        ).fetchall()
-    return [(int(rowid), 1.0 - float(distance)) for rowid, distance in found]
-
-
-def _vectors_of(connection: Connection, workspace: str) -> list[tuple[int, str, bytes]]:
-    """A workspace's vectors, by rowid: `vec0` answers a partition without a MATCH by
-    scanning the whole table (~24 ms at 10,000 even for an empty workspace), a rowid
-    lookup directly."""
-    rows = connection.execute(
-        "SELECT id, coalesce(owner, '') FROM memories"
-        " WHERE workspace = ? AND has_vector = 1 AND superseded_by IS NULL",
-        (workspace,),
-    ).fetchall()
-    found = []
-    for memory_id, owner in rows:
-        vector = connection.execute(
-            "SELECT embedding FROM memory_vectors WHERE rowid = ?", (memory_id,)
-        ).fetchone()
-        if vector is not None:
-            found.append((int(memory_id), str(owner), bytes(vector[0])))
-    return found
-
-
-def _has_vector_table(connection: Connection) -> bool:
-    row = connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'memory_vectors'").fetchone()
-    return row is not None
-
-
-def _keyword_ids(connection: Connection, scope: Scope, query: str, limit: int) -> list[int]:
-    """bm25 order, from the full-text index alone: the scopes a search may see are part of
-    the MATCH (`scope_token`; a superseded memory's is `RETIRED`), so FTS5 intersects
-    posting lists and scores only the memories it may return — no join, no filter after.
-    (Joined to `memories` and filtered there, the planner walked the workspace's rows and
-    probed FTS5 for each: seconds per query at 100,000 memories.)"""
-    expression = f"scope_token : ({_search_tokens(scope)}) AND content : ({query})"
-    rows = connection.execute(
-        "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?"
-        " ORDER BY bm25(memories_fts, 1.0, 0.0) LIMIT ?",
-        (expression, limit),
-    ).fetchall()
-    return [int(row[0]) for row in rows]
-
-
-def _get(connection: Connection, ids: Sequence[int]) -> dict[int, Memory]:
-    if not ids:
-        return {}
-    marks = ",".join("?" * len(ids))
-    rows = connection.execute(
-        f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks})", tuple(ids)
-    ).fetchall()
-    return {int(row[0]): _memory(row) for row in rows}
-
-
-def _execute(connection: Connection, sql: str, parameters: Sequence[Any]) -> None:
-    connection.execute(sql, tuple(parameters))
-
-
-def _fetch(connection: Connection, sql: str, parameters: Sequence[Any]) -> list[Any]:
-    return connection.execute(sql, tuple(parameters)).fetchall()

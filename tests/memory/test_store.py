@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from lynkr.memory.model import GLOBAL_WORKSPACE, Scope
-from lynkr.memory.sqlite import MIGRATIONS, SQLiteMemoryStore
+from lynkr.memory.schema import MIGRATIONS
+from lynkr.memory.sqlite import SQLiteMemoryStore
 from lynkr.memory.store import NewMemory
 from lynkr.stores.sqlite import connect
 
