@@ -256,8 +256,10 @@ RunObserver = Callable[[object | None, str, list[tuple[str, bool, str]], bool], 
 
 def _prompt(body: dict[str, Any]) -> str:
     """The text of the request's last user message (what the run was asked to do)."""
-    messages = body.get("messages") or []
-    content = messages[-1].get("content") if messages and isinstance(messages[-1], dict) else ""
+    users = [
+        m for m in body.get("messages") or () if isinstance(m, dict) and m.get("role") == "user"
+    ]
+    content = users[-1].get("content") if users else ""
     if isinstance(content, str):
         return content
     return "\n".join(

@@ -106,8 +106,9 @@ def side_request(body: Mapping[str, Any]) -> bool:
     if isinstance(choice, Mapping) and choice.get("type") == "tool":
         return True
     messages = body.get("messages")
-    last = messages[-1] if isinstance(messages, list) and messages else None
-    return human_text(last).startswith(_SIDE_PREFIXES)
+    users = [m for m in messages if isinstance(m, Mapping) and m.get("role") == "user"] if (
+        isinstance(messages, list)) else []  # fmt: skip
+    return bool(users) and human_text(users[-1]).startswith(_SIDE_PREFIXES)
 
 
 def type_of(sentence: str) -> str:

@@ -25,8 +25,10 @@ __all__ = ["claude_bin"]
 pytestmark = pytest.mark.e2e
 
 
-def blocks_of_last_message(record: Any) -> list[dict[str, Any]]:
-    content = record.body["messages"][-1]["content"]
+def prompt_blocks(record: Any) -> list[dict[str, Any]]:
+    """The blocks of the last user message (Claude Code may follow it with system ones)."""
+    prompt = [m for m in record.body["messages"] if m["role"] == "user"][-1]
+    content = prompt["content"]
     return content if isinstance(content, list) else [{"type": "text", "text": content}]
 
 
@@ -60,9 +62,9 @@ def test_a_fact_told_in_one_session_reaches_the_next_one_in_the_same_project(
     done, _ = run_claude(claude_bin, server.url, project,
                          "Which port does the pre-production postgres use?")  # fmt: skip
     assert done.returncode == 0, describe(done, fake)
-    asked = [r for r in fake.message_requests() if "postgres" in str(r.body["messages"][-1])]
+    asked = [r for r in fake.message_requests() if "postgres" in str(prompt_blocks(r))]
     assert asked, describe(done, fake)
-    blocks = blocks_of_last_message(asked[-1])
+    blocks = prompt_blocks(asked[-1])
     assert "lynkr-memory" in blocks[-1]["text"] and "5433" in blocks[-1]["text"]
     # Claude Code put its breakpoint on its own last block; the memory comes after it.
     marked = [i for i, block in enumerate(blocks) if "cache_control" in block]

@@ -222,3 +222,17 @@ def test_a_string_prompt_becomes_blocks() -> None:
     changed = with_memories(body, [hit("We deploy on Fridays", "decision")])
     assert changed is not None
     assert changed["messages"][0]["content"][0] == {"type": "text", "text": "deploy it"}
+
+
+def test_a_trailing_system_message_is_not_the_prompt() -> None:
+    body = claude_code_body("deploy it")
+    body["messages"].append({"role": "system", "content": "Available agent types: …"})
+    assert newest_prompt(body) == "deploy it"
+    changed = with_memories(body, [hit("We deploy on Fridays", "decision")])
+    assert changed is not None
+    assert changed["messages"][-1] == body["messages"][-1]
+    assert MARKER in changed["messages"][0]["content"][-1]["text"]
+    # A breakpoint after the prompt: adding to the prompt would fall before it.
+    body["messages"][-1] = {"role": "system", "content": [
+        {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}]}  # fmt: skip
+    assert with_memories(body, [hit("We deploy on Fridays")]) is None
