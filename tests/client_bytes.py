@@ -19,6 +19,8 @@ from pathlib import Path
 __all__ = ["RecordingRelay"]
 
 _CHUNK = 65536
+# How long the relay keeps reading a client whose server side already closed.
+_LINGER_SECONDS = 5.0
 
 
 class _Loop:
@@ -84,7 +86,8 @@ class RecordingRelay:
             lynkr_in, lynkr_out = await asyncio.open_connection("127.0.0.1", self.target_port)
             self._writers.add(lynkr_out)
             await asyncio.gather(
-                _pump(client_in, lynkr_out, None), _pump(lynkr_in, client_out, self._out)
+                _pump(client_in, lynkr_out, None, linger=True),
+                _pump(lynkr_in, client_out, self._out),
             )
         except OSError:
             pass  # lynkr is not listening (stopped, or not yet up): the client sees a reset
@@ -114,8 +117,16 @@ async def _shut(writer: asyncio.StreamWriter) -> None:
 
 
 async def _pump(
-    source: asyncio.StreamReader, sink: asyncio.StreamWriter, record: object | None
+    source: asyncio.StreamReader,
+    sink: asyncio.StreamWriter,
+    record: object | None,
+    *,
+    linger: bool = False,
 ) -> None:
+    """Copy `source` to `sink` as it arrives. With `linger` (the client's side), once lynkr
+    has gone (it answered early, e.g. a 413 before the body ended) the rest of what the
+    client sends is read and dropped until it stops: closing with unread data would reset
+    the connection and could destroy the answer the client has not read yet."""
     try:
         while chunk := await source.read(_CHUNK):
             if record is not None:
@@ -124,10 +135,17 @@ async def _pump(
             sink.write(chunk)
             await sink.drain()
     except (ConnectionError, OSError, RuntimeError):
-        pass  # a peer went away mid-relay; the other side is closed below
+        if linger:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(_discard(source), _LINGER_SECONDS)
     finally:
         with contextlib.suppress(Exception):
             if sink.can_write_eof():
                 sink.write_eof()
             else:
                 sink.close()
+
+
+async def _discard(source: asyncio.StreamReader) -> None:
+    while await source.read(_CHUNK):
+        pass

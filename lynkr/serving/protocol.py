@@ -62,6 +62,10 @@ class _BoundedProtocol(HttpToolsProtocol):
         # Bytes of the request head read so far; None while no head is being read.
         self._head_bytes: int | None = 0
         self._head_timer: TimerHandle | None = None
+        # Whether the last request's body has been read to its end: until then, bytes that
+        # arrive after an early answer (a 413 sent on content-length) are still that body,
+        # not the head of a next request.
+        self._body_done = True
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -86,12 +90,17 @@ class _BoundedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_bytes = None
+        self._body_done = False
         self._stop_head_timer()
         super().on_headers_complete()
 
+    def on_message_complete(self) -> None:
+        self._body_done = True
+        super().on_message_complete()
+
     def _idle(self) -> bool:
         """Whether no request is in flight: the next bytes start a new head."""
-        return self.cycle is None or self.cycle.response_complete
+        return self._body_done and (self.cycle is None or self.cycle.response_complete)
 
     def _start_head(self) -> None:
         self._head_bytes = 0

@@ -16,6 +16,7 @@ from contextlib import closing, contextmanager
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from conftest import LynkrServer
 from fakes.anthropic_upstream import FakeAnthropic, text
@@ -214,6 +215,41 @@ def test_a_giant_head_is_refused_without_being_kept(door: LynkrServer) -> None:
         answer = _answer(sock, limit=3)
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
     assert sent < 4 * 1024 * 1024
+
+
+def test_the_rest_of_a_body_answered_early_is_not_a_next_request_head(
+    door: LynkrServer, fake: FakeAnthropic
+) -> None:
+    """A body refused on its content-length (413) keeps arriving after the answer; those
+    bytes are still that body, drained, not the head of a next request (it was answered
+    431 and the connection cut — a client still uploading could lose its 413)."""
+    fake.default = text("the next request on the same connection")
+    size = 33 * 1024 * 1024  # over validation's 32 MiB default
+    head = (
+        f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {ALICE}\r\n"
+        f"content-type: application/json\r\ncontent-length: {size}\r\n\r\n"
+    ).encode()
+    with closing(socket.create_connection(("127.0.0.1", door.port), timeout=10)) as sock:
+        sock.sendall(head)
+        sock.settimeout(5)
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 413"), first[:200]
+        chunk = b" " * 65536
+        for _ in range(size // len(chunk)):  # the rest of the body, after the answer
+            sock.sendall(chunk)
+        sock.sendall(b" " * (size % len(chunk)))
+        body = orjson.dumps({**BODY, "messages": [{"role": "user", "content": "after a 413"}]})
+        sock.sendall(
+            f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {ALICE}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        second = b""
+        deadline = time.monotonic() + 10
+        while b"the next request" not in second and time.monotonic() < deadline:
+            second += sock.recv(65536)
+    assert b"HTTP/1.1 431" not in second, second[:300]
+    assert b"HTTP/1.1 200" in second and b"the next request" in second, second[:300]
 
 
 def test_stalled_bodies_give_their_shedding_slots_back(

@@ -247,3 +247,42 @@ def test_the_model_s_memory_tools_and_the_reflector_in_server_mode(
         time.sleep(0.05)
     assert any("memory_add → file_read worked" in s["content"] for s in skills), skills
     assert any("memory_search → memory_stats worked" in s["content"] for s in skills), skills
+
+
+def test_a_translated_provider_gets_the_memories_too(
+    lynkr_server: Callable[..., LynkrServer], openai_fake: Any
+) -> None:
+    server = lynkr_server(
+        "memory-openai",
+        providers={"gpt": {"type": "openai", "base_url": f"{openai_fake.url}/v1",
+                           "api_key": "sk-test-memory-openai", "model": "gpt-test"}},
+        pools={"main": {"providers": ["gpt"]}},
+        extra=MEMORY,
+    )  # fmt: skip
+    workspace = "/home/dev/translated"
+    added = memory_cli(server, "add", "The API gateway is Kong", "--workspace", workspace)
+    assert added.returncode == 0, added.stderr
+    post(server, body(workspace, [user("which API gateway do we run?")]), "translated")
+    sent = openai_fake.last_chat_request().body["messages"]
+    last_user = [m for m in sent if m["role"] == "user"][-1]
+    assert "The API gateway is Kong" in str(last_user["content"])
+    assert "lynkr-memory" not in str([m for m in sent if m["role"] == "system"])
+
+
+def test_a_corrupt_memory_file_leaves_serve_serving(fake: FakeAnthropic, tmp_path: Path) -> None:
+    from conftest import lynkr_config
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "memory.sqlite3").write_bytes(b"not a database, whatever it once was" * 64)
+    config = tmp_path / "lynkr.yaml"
+    lynkr_config(fake.url, data, path=config, extra=MEMORY)
+    server = LynkrServer(config, tmp_path).start()
+    try:
+        fake.default = text("Still here.")
+        answer = post(server, body(SHOP, [user("remember that we deploy on Fridays")]), "c")
+        assert "Still here." in answer.text
+        assert "memory_disabled" in server.stderr_text()
+        assert "file is not a database" in server.stderr_text()
+    finally:
+        server.stop()
