@@ -34,7 +34,9 @@ import orjson
 from lynkr.errors import (
     ClientError,
     LynkrError,
+    NotFound,
     Overloaded,
+    PermissionDenied,
     RequestTooLarge,
     anthropic_error_body,
     openai_error_body,
@@ -61,6 +63,7 @@ __all__ = [
     "header",
     "header_dict",
     "header_values",
+    "loopback_read",
     "nested_too_deeply",
     "parsed_body",
     "read_body",
@@ -114,6 +117,21 @@ class RequestContext:
     # (a `lynkr.memory.Scope`; the memory tools work on it).
     memory_scope: object | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def loopback_read(scope: Scope, api: str, prefix: str) -> None:
+    """Refuse what lynkr's own read-only APIs (sessions, memories) do not answer: clients
+    not on loopback (`PermissionDenied`) and methods other than GET and HEAD (`NotFound`)."""
+    client = scope.get("client")
+    if not client or client[0] not in _LOOPBACK:
+        raise PermissionDenied(
+            f"The {api} API answers only clients on loopback (127.0.0.1 or ::1)."
+        )
+    if scope.get("method") not in {"GET", "HEAD"}:
+        raise NotFound(f"No endpoint {scope.get('method')} {prefix}; use GET.")
 
 
 def api_path(path: str) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from lynkr.asgi import Receive, Scope, Send, api_path, get_context, send_error
+from lynkr.asgi import Receive, Scope, Send, api_path, get_context, loopback_read, send_error
 from lynkr.errors import ClientError, NotFound, PermissionDenied
 from lynkr.memory.model import DEFAULT_WORKSPACE
 from lynkr.memory.service import MemoryService
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MemoriesEndpoint", "hit_payload", "memory_payload"]
 
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _DEFAULT_LIMIT = 20
 _MAX_LIMIT = 200
 
@@ -64,7 +63,7 @@ class MemoriesEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            _check_access(scope)
+            loopback_read(scope, "memories", self.PREFIX)
             path = api_path(scope["path"]).rstrip("/")
             await self.router({**scope, "path": path, "root_path": ""}, receive, send)
         except (NotFound, PermissionDenied, ClientError) as error:
@@ -90,13 +89,3 @@ class MemoriesEndpoint:
             data = [memory_payload(m) for m in await self.service.store.listing(scope, limit)]
         body = {"object": "list", "workspace": workspace, "data": data}
         return Response(orjson.dumps(body), media_type="application/json")
-
-
-def _check_access(scope: Scope) -> None:
-    client = scope.get("client")
-    if not client or client[0] not in _LOOPBACK:
-        raise PermissionDenied(
-            "The memories API answers only clients on loopback (127.0.0.1 or ::1)."
-        )
-    if scope.get("method") not in {"GET", "HEAD"}:
-        raise NotFound(f"No endpoint {scope.get('method')} {MemoriesEndpoint.PREFIX}; use GET.")

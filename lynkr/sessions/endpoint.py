@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from lynkr.asgi import Receive, Scope, Send, api_path, get_context, send_error
+from lynkr.asgi import Receive, Scope, Send, api_path, get_context, loopback_read, send_error
 from lynkr.errors import NotFound, PermissionDenied
 from lynkr.sessions.identity import owned_id
 from lynkr.sessions.store import SessionStore
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SessionsEndpoint"]
 
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _DEFAULT_LIMIT = 50
 _MAX_LIMIT = 1000
 
@@ -59,7 +58,7 @@ class SessionsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            _check_access(scope)
+            loopback_read(scope, "sessions", self.PREFIX)
             path = api_path(scope["path"]).rstrip("/")
             await self.router({**scope, "path": path, "root_path": ""}, receive, send)
         except (NotFound, PermissionDenied) as error:
@@ -80,16 +79,6 @@ class SessionsEndpoint:
         if found is None:
             raise NotFound(f"No session '{session_id}'. GET {self.PREFIX} lists the known ones.")
         return _json(found)
-
-
-def _check_access(scope: Scope) -> None:
-    client = scope.get("client")
-    if not client or client[0] not in _LOOPBACK:
-        raise PermissionDenied(
-            "The sessions API answers only clients on loopback (127.0.0.1 or ::1)."
-        )
-    if scope.get("method") not in {"GET", "HEAD"}:
-        raise NotFound(f"No endpoint {scope.get('method')} {SessionsEndpoint.PREFIX}; use GET.")
 
 
 def _json(payload: object) -> Response:
