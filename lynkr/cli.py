@@ -1,4 +1,4 @@
-"""The `lynkr` command: `serve`, `validate`, `route`, `policy check` and `memory …`.
+"""The `lynkr` command: `serve`, `validate`, `route`, `policy check`, `memory …`, `index …`.
 
 This is the only module that configures logging and starts uvicorn.
 
@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lynkr.cli_memory import memory_command
 
         return memory_command(args)
+    if args.command == "index":
+        from lynkr.cli_index import index_command
+
+        return index_command(args)
     if args.command == "policy" and args.policy_command == "check":
         return policy_check(
             args.policy, args.tool, args.input, workspace=args.workspace, output=args.format
@@ -111,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     from lynkr.cli_memory import add_memory_parser
 
     add_memory_parser(commands, DEFAULT_CONFIG)
+    from lynkr.cli_index import add_index_parser
+
+    add_index_parser(commands)
     return parser
 
 

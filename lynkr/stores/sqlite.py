@@ -41,7 +41,7 @@ import importlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,6 +85,8 @@ class Connection(Protocol):
     """The DB-API subset lynkr uses, the same for every driver."""
 
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
 
     def executescript(self, script: str, /) -> Any: ...
 
@@ -194,6 +196,9 @@ class _APSWConnection:
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         cursor: Cursor = self._connection.execute(sql, tuple(parameters))
         return cursor
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any:
+        return self._connection.executemany(sql, [tuple(row) for row in rows])
 
     def executescript(self, script: str, /) -> Any:
         return self._connection.execute(script).fetchall()

@@ -53,9 +53,12 @@ ALLOWED: dict[str, set[str]] = {
     | {"sessions", "memory"},
     "cli": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "stack"}
     | {"policy", "protocol", "resilience", "cache", "sessions", "serving", "memory"}
-    | {"cli_memory"},
+    | {"cli_memory", "cli_index"},
     "serving": set(),  # the ASGI server's protocol and its run: uvicorn only
     "cli_memory": {"config", "errors", "memory", "stack"},  # `lynkr memory …`
+    "cli_index": {"repoindex"},  # `lynkr index …`
+    # The repo index: tree-sitter tags into SQLite through the one connection factory.
+    "repoindex": {"stores"},
     "__main__": {"cli"},
 }
 # The root package is the public face: it re-exports, loaded on first use, the config loader,
