@@ -67,8 +67,13 @@ def build(
     *,
     workers: int | None = None,
     progress: Progress | None = None,
+    paths: Sequence[str] | None = None,
 ) -> BuildReport:
-    """Bring the index of `root` up to date; returns what it did."""
+    """Bring the index of `root` up to date; returns what it did.
+
+    With `paths` (relative to `root`: the files an editor or a tool call just wrote),
+    only those are looked at — no sweep of the tree — unless the index is cold.
+    """
     started = time.perf_counter()
     root = Path(root).resolve()
     db = IndexDB(db_path or index_path(root))
@@ -78,12 +83,18 @@ def build(
         stored = db.files()
         report.cold = report.cold or not stored
         walk = Walk(root)
-        found = list(walk.files())
-        gone = set(stored) - {f.path for f in found}
+        if paths is not None and not report.cold:
+            wanted = {_relative(root, path) for path in paths}
+            found = list(walk.only(wanted))
+            gone = (wanted & set(stored)) - {f.path for f in found}
+        else:
+            found = list(walk.files())
+            gone = set(stored) - {f.path for f in found}
         changed = [f for f in found if _stat_changed(f, stored)]
         report.unchanged = len(found) - len(changed)
         results = _parse_all(root, changed, stored, workers, progress, cold=report.cold)
         skipped: Counter[str] = Counter(walk.skipped)
+        parsed_ids: list[int] = []
         with transaction(db.connection):
             db.remove(gone)
             for item, (digest, tags, why) in zip(changed, results, strict=True):
@@ -94,10 +105,13 @@ def build(
                     db.touch(stored[item.path].id, item.size, item.mtime_ns)
                     report.unchanged += 1
                 else:
-                    db.put(item.path, item.language, item.size, item.mtime_ns, digest, tags)
+                    parsed_ids.append(
+                        db.put(item.path, item.language, item.size, item.mtime_ns, digest, tags)
+                    )
                     report.parsed += 1
-            if report.parsed or gone:
-                db.resolve_imports(resolve_import)
+            added = any(item.path not in stored for item in changed)
+            if parsed_ids or gone:
+                db.resolve_imports(resolve_import, parsed_ids, unresolved_too=bool(gone) or added)
         report.removed = len(gone)
         report.skipped = dict(sorted(skipped.items()))
         counts = db.counts()
@@ -108,6 +122,13 @@ def build(
         return report
     finally:
         db.close()
+
+
+def _relative(root: Path, path: str) -> str:
+    candidate = Path(path)
+    if candidate.is_absolute():
+        candidate = Path(os.path.relpath(candidate, root))
+    return candidate.as_posix()
 
 
 def _grammar_versions() -> dict[str, str]:

@@ -108,7 +108,10 @@ _BY_EXTENSION = {ext: spec for spec in LANGUAGES for ext in spec.extensions}
 
 def language_of(path: str) -> LanguageSpec | None:
     """The language a file is written in, by its name; None for files the index skips."""
-    return _BY_EXTENSION.get(Path(path).suffix.lower())
+    dot = path.rfind(".")
+    if dot <= path.rfind("/"):  # no extension (a slash after the last dot, or no dot)
+        return None
+    return _BY_EXTENSION.get(path[dot:].lower())
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,17 +146,28 @@ class IndexDB:
             self.connection.execute("DELETE FROM files WHERE path = ?", (path,))
 
     def put(self, path: str, language: str, size: int, mtime_ns: int, digest: str,
-            rows: Rows) -> None:  # fmt: skip
+            rows: Rows) -> int:  # fmt: skip
         """Replace everything known about `path` with its tags' `rows` (in the caller's
         transaction)."""
         lines, error, symbols, references, imports = rows
-        self.connection.execute("DELETE FROM files WHERE path = ?", (path,))
-        row = self.connection.execute(
-            "INSERT INTO files (path, language, size, mtime_ns, hash, lines, error)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (path, language, size, mtime_ns, digest, lines, error),
-        ).fetchone()
-        file_id = int(row[0])
+        values = (language, size, mtime_ns, digest, lines, error)
+        known = self.connection.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        if known is not None:  # the same id: imports resolved to this file stay resolved
+            file_id = int(known[0])
+            self.connection.execute(
+                "UPDATE files SET language = ?, size = ?, mtime_ns = ?, hash = ?, lines = ?,"
+                " error = ? WHERE id = ?",
+                (*values, file_id),
+            )
+            for table in ("symbols", "refs", "imports"):
+                self.connection.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
+        else:
+            row = self.connection.execute(
+                "INSERT INTO files (path, language, size, mtime_ns, hash, lines, error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (path, *values),
+            ).fetchone()
+            file_id = int(row[0])
         self.connection.executemany(
             "INSERT INTO symbols (file_id, name, kind, line, col, end_line, signature, parent,"
             " doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -170,22 +181,29 @@ class IndexDB:
             "INSERT INTO imports (file_id, target, line) VALUES (?, ?, ?)",
             [(file_id, *found) for found in imports],
         )
+        return file_id
 
-    def resolve_imports(self, resolve: Any) -> None:
-        """Point each import at the indexed file it names, where `resolve(importer, target,
-        paths)` can tell."""
+    def resolve_imports(self, resolve: Any, files: Sequence[int], *, unresolved_too: bool) -> None:
+        """Point imports at the indexed files they name, where `resolve(importer, target,
+        paths)` can tell: those of `files` (just parsed), and with `unresolved_too` (files
+        came or went) every import that names no file yet."""
         indexed = self.connection.execute("SELECT id, path FROM files").fetchall()
         paths = {str(p): int(i) for i, p in indexed}
+        where = "imports.file_id IN (SELECT value FROM json_each(?))"
+        if unresolved_too:
+            where = f"({where} OR imports.resolved IS NULL)"
         rows = self.connection.execute(
-            "SELECT imports.rowid, files.path, imports.target FROM imports"
-            " JOIN files ON files.id = imports.file_id"
+            "SELECT imports.rowid, files.path, imports.target, imports.resolved FROM imports"
+            f" JOIN files ON files.id = imports.file_id WHERE {where}",
+            (json.dumps(list(files)),),
         ).fetchall()
-        for rowid, importer, target in rows:
+        changes = []
+        for rowid, importer, target, current in rows:
             found = resolve(str(importer), str(target), paths)
-            self.connection.execute(
-                "UPDATE imports SET resolved = ? WHERE rowid = ?",
-                (paths.get(found) if found else None, rowid),
-            )
+            resolved = paths.get(found) if found else None
+            if resolved != current:
+                changes.append((resolved, rowid))
+        self.connection.executemany("UPDATE imports SET resolved = ? WHERE rowid = ?", changes)
 
     # lookups ----------------------------------------------------------------------------
 
@@ -205,28 +223,32 @@ class IndexDB:
         }
 
     def symbols(self, query: str, *, kind: str | None = None, limit: int = 20) -> list[SymbolHit]:
-        """Exact names first, then names starting with `query`, then containing it."""
+        """Exact names first, then names starting with `query` (both through the name
+        index, while fewer than `limit` were found), and only when neither found any, the
+        names containing it (three or more characters: the trigram index)."""
         found: dict[int, SymbolHit] = {}
         kind_sql, kind_args = (" AND s.kind = ?", (kind,)) if kind else ("", ())
         base = (
             "SELECT s.id, s.name, s.kind, f.path, s.line, s.col, s.end_line, s.signature,"
             " s.parent, s.doc FROM symbols s JOIN files f ON f.id = s.file_id WHERE "
         )
-        order = " ORDER BY length(s.name), f.path, s.line LIMIT ?"
-        steps: list[tuple[str, Sequence[Any]]] = [
-            ("s.name = ?", (query,)),
-            ("s.name LIKE ? ESCAPE '\\'", (_like_prefix(query),)),
-        ]
+        steps: list[tuple[str, Sequence[Any], str]] = [
+            ("s.name = ?", (query,), " ORDER BY f.path, s.line LIMIT ?"),
+            ("s.name > ? AND s.name < ?", (query, query + "\U0010ffff"),
+             " ORDER BY s.name, f.path, s.line LIMIT ?"),
+        ]  # fmt: skip
         if len(query) >= 3:
             steps.append(
                 ("s.id IN (SELECT rowid FROM symbols_fts WHERE symbols_fts MATCH ?)",
-                 (_trigram_phrase(query),))
+                 (_trigram_phrase(query),), " ORDER BY length(s.name), f.path, s.line LIMIT ?")
             )  # fmt: skip
-        for where, args in steps:
-            if len(found) >= limit:
+        for number, (where, args, order) in enumerate(steps):
+            if len(found) >= limit or (number == 2 and found):
                 break
-            for row in self.connection.execute(base + where + kind_sql + order,
-                                               (*args, *kind_args, limit)).fetchall():  # fmt: skip
+            rows = self.connection.execute(
+                base + where + kind_sql + order, (*args, *kind_args, limit + len(found))
+            ).fetchall()
+            for row in rows:
                 found.setdefault(int(row[0]), SymbolHit(*row[1:]))
         return list(found.values())[:limit]
 
@@ -254,10 +276,6 @@ class IndexDB:
             (path,),
         ).fetchall()
         return [(str(t), int(line), None if p is None else str(p)) for t, line, p in rows]
-
-
-def _like_prefix(query: str) -> str:
-    return query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _trigram_phrase(query: str) -> str:

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lynkr.repoindex.languages import language_of
 
@@ -50,44 +51,93 @@ class Walk:
     skipped: Counter[str] = field(default_factory=Counter)
 
     def files(self) -> Iterator[Found]:
+        """Every file worth reading (`os.scandir`: one stat per entry, none repeated;
+        `.gitignore` matching only below a directory that has one)."""
         from dulwich.ignore import IgnoreFilterManager
 
         ignored = IgnoreFilterManager(str(self.root), [], False)
-        for directory, subdirectories, names in os.walk(self.root, followlinks=False):
-            relative = os.path.relpath(directory, self.root)
-            prefix = "" if relative == "." else relative.replace(os.sep, "/") + "/"
-            subdirectories[:] = sorted(
-                d for d in subdirectories if self._enter(directory, prefix + d, d, ignored)
-            )
-            for name in sorted(names):
-                found = self._file(Path(directory) / name, prefix + name, ignored)
-                if found is not None:
-                    yield found
+        root_real = os.path.realpath(self.root)
+        yield from self._directory(str(self.root), "", ignored, root_real, False)
 
-    def _enter(self, parent: str, path: str, name: str, ignored: object) -> bool:
+    def only(self, paths: set[str]) -> Iterator[Found]:
+        """Of `paths` (relative, `/`-separated), those a full sweep would find."""
+        from dulwich.ignore import IgnoreFilterManager
+
+        ignored = IgnoreFilterManager(str(self.root), [], False)
+        root_real = os.path.realpath(self.root)
+        for path in sorted(paths):
+            parts = path.split("/")
+            if path.startswith("../") or any(
+                part in SKIPPED_DIRECTORIES or part.endswith(".egg-info") for part in parts[:-1]
+            ):
+                continue
+            if any(
+                ignored.is_ignored("/".join(parts[: i + 1]) + "/") for i in range(len(parts) - 1)
+            ):
+                continue
+            full = self.root / path
+            entry = _entry(full)
+            if entry is None:
+                continue  # gone (the caller removes it) or unreadable
+            found = self._file(entry, path, ignored, root_real)
+            if found is not None:
+                yield found
+
+    def _directory(
+        self, directory: str, prefix: str, ignored: Any, root_real: str, inherited: bool
+    ) -> Iterator[Found]:
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)  # any order: the index does not depend on it
+        except OSError:
+            self.skipped["unreadable"] += 1
+            return
+        # Below a directory holding a .gitignore, every path is matched; elsewhere none is.
+        matching = inherited or any(e.name == ".gitignore" for e in entries)
+        for entry in entries:
+            path = prefix + entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if self._enter(entry, path, ignored if matching else None):
+                        yield from self._directory(entry.path, path + "/", ignored, root_real,
+                                                   matching)  # fmt: skip
+                    continue
+                if entry.is_symlink() and entry.is_dir():  # not followed: no loops
+                    self.skipped["directory symlink"] += 1
+                    continue
+            except OSError:
+                self.skipped["unreadable"] += 1
+                continue
+            found = self._file(entry, path, ignored if matching else None, root_real)
+            if found is not None:
+                yield found
+
+    def _enter(self, entry: os.DirEntry[str], path: str, ignored: Any) -> bool:
+        name = entry.name
         if name in SKIPPED_DIRECTORIES or name.endswith(".egg-info"):
             self.skipped["vendored or generated directory"] += 1
             return False
-        if os.path.islink(os.path.join(parent, name)):
-            self.skipped["directory symlink"] += 1
-            return False
-        if ignored.is_ignored(path + "/"):  # type: ignore[attr-defined]
+        if ignored is not None and ignored.is_ignored(path + "/"):
             self.skipped["ignored (.gitignore)"] += 1
             return False
         return True
 
-    def _file(self, full: Path, path: str, ignored: object) -> Found | None:
-        spec = language_of(path)
+    def _file(
+        self, entry: os.DirEntry[str], path: str, ignored: Any, root_real: str
+    ) -> Found | None:
+        spec = language_of(entry.name)
         if spec is None:
             return None  # not a language the index reads: not even counted
-        if ignored.is_ignored(path):  # type: ignore[attr-defined]
+        if ignored is not None and ignored.is_ignored(path):
             self.skipped["ignored (.gitignore)"] += 1
             return None
         try:
-            info = full.stat()
-            if full.is_symlink() and not full.resolve().is_relative_to(self.root.resolve()):
-                self.skipped["symlink out of the tree"] += 1
-                return None
+            if entry.is_symlink():
+                real = os.path.realpath(entry.path)
+                if os.path.commonpath([real, root_real]) != root_real:
+                    self.skipped["symlink out of the tree"] += 1
+                    return None
+            info = entry.stat()
         except (OSError, RuntimeError):  # a dangling or looping link, a vanished file
             self.skipped["unreadable"] += 1
             return None
@@ -97,10 +147,19 @@ class Walk:
         if info.st_size > MAX_FILE_BYTES:
             self.skipped["over 1 MB"] += 1
             return None
-        if ".min." in full.name:
+        if ".min." in entry.name:
             self.skipped["minified"] += 1
             return None
         return Found(path, spec.name, info.st_size, info.st_mtime_ns)
+
+
+def _entry(path: Path) -> os.DirEntry[str] | None:
+    """The directory entry of `path` (what the sweep would have), or None."""
+    try:
+        with os.scandir(path.parent) as listing:
+            return next((e for e in listing if e.name == path.name), None)
+    except OSError:
+        return None
 
 
 def sniff(source: bytes) -> str | None:

@@ -109,8 +109,12 @@ def test_incremental_always_equals_a_fresh_build(
     root.mkdir()
     incremental = tmp_path / "incremental.sqlite3"
     incremental.unlink(missing_ok=True)
+    told = tmp_path / "told.sqlite3"  # refreshed from the paths written, never swept
+    told.unlink(missing_ok=True)
     for batch in steps:
+        written: list[str] = []
         for kind, name, value in batch:
+            written.append(name)
             path = root / name
             if kind == "write":
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,11 +125,14 @@ def test_incremental_always_equals_a_fresh_build(
                 target = root / NAMES[value]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 path.rename(target)
+                written.append(NAMES[value])
         build(root, incremental, workers=1)
+        build(root, told, workers=1, paths=written)
         fresh = tmp_path / "fresh.sqlite3"
         fresh.unlink(missing_ok=True)
         build(root, fresh, workers=1)
         assert snapshot(incremental) == snapshot(fresh)
+        assert snapshot(told) == snapshot(fresh)
 
 
 def test_a_hostile_tree_is_indexed_and_its_skips_reported(tmp_path: Path) -> None:
