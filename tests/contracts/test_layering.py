@@ -46,7 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "memory": {"stores", "protocol", "asgi", "errors"},
     "providers": {"protocol", "resilience", "errors"},
     "agent": {"providers", "protocol", "policy", "resilience", "asgi", "stores", "errors"}
-    | {"sandbox", "memory"},
+    | {"sandbox", "memory", "repoindex"},
     "sandbox": set(),  # bubblewrap and the probe: the standard library only
     "stack": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "policy"}
     | {"sandbox"}

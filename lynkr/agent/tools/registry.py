@@ -54,7 +54,7 @@ __all__ = [
     "tool_registry",
 ]
 
-FAMILIES = ("files", "shell", "git", "tests", "tasks", "memory")
+FAMILIES = ("files", "shell", "git", "tests", "tasks", "memory", "index")
 DEFAULT_FAMILIES = ("files", "git", "tests", "tasks")
 EXECUTION_MODES = ("client", "passthrough", "server", "hybrid")
 DEFAULT_TIMEOUT_SECONDS = 120.0
@@ -292,6 +292,10 @@ def tool_registry(
         from lynkr.agent.tools.memory import memory_tools
 
         tools += memory_tools()
+    if "index" in families:
+        from lynkr.agent.tools.index import index_tools
+
+        tools += index_tools()
     return ToolRegistry(tools, secrets=secrets)
 
 
