@@ -49,6 +49,7 @@ from lynkr.asgi import (
 )
 from lynkr.errors import ClientError, LynkrError, NotFound
 from lynkr.protocol import estimate_input_tokens
+from lynkr.protocol.anthropic import anthropic_tool_choice
 from lynkr.providers.base import MessagesRequest, ProviderResponse
 from lynkr.providers.pool import ProviderPool
 
@@ -150,6 +151,10 @@ class AgentApp:
     async def create_message(self, scope: Scope, receive: Receive, send: Send) -> None:
         context = get_context(scope)
         body = await parsed_body(scope, receive)
+        choice = body.get("tool_choice")
+        if anthropic_tool_choice(choice) is not choice:  # OpenAI's spelling on this route
+            body = context.body = {**body, "tool_choice": anthropic_tool_choice(choice)}
+            context.body_changed = True
         pool = self._pool_for(context.pool)
         self._check_context_window(pool.first.name, body)
         request = _messages_request(scope, body, context.raw_body, context.body_changed)

@@ -48,6 +48,8 @@ class Registry(Protocol):
 
     def __contains__(self, name: str) -> bool: ...
 
+    def canonical(self, name: str) -> str: ...
+
     async def execute(self, name: str, arguments: dict[str, Any], context: Any) -> Any: ...
 
 
@@ -139,6 +141,7 @@ class _Turn:
         # (tool name, succeeded, first line of a failure) of each call lynkr ran.
         self.steps: list[tuple[str, bool, str]] = []
         self.finished = False
+        self.stepped = False  # whether an upstream step was asked for already
         self.ends_at = time.monotonic() + loop.limits.max_duration_seconds
 
     async def run(self, pool: ProviderPool, plan: FailoverPlan | None) -> None:
@@ -172,6 +175,7 @@ class _Turn:
 
     async def _step(self, pool: ProviderPool, plan: FailoverPlan | None) -> Step | None:
         body = {**self.request.body, "messages": self.messages, "tools": self.tools}
+        self._choose_tools(body)
         call = MessagesRequest(
             body=body,
             raw=None,
@@ -196,6 +200,19 @@ class _Turn:
                         return None
                 frames.found.clear()
         return self.merger.end_step()
+
+    def _choose_tools(self, body: dict[str, Any]) -> None:
+        """The client's `tool_choice` holds for the first step only — a tool it forces is
+        called once, not once a step until a limit — and names lynkr's tool where the
+        client used the original's name for it (`workspace_index_rebuild`)."""
+        choice = body.get("tool_choice")
+        if not isinstance(choice, dict):
+            return
+        if self.stepped:
+            body.pop("tool_choice")
+        elif choice.get("type") == "tool" and isinstance(choice.get("name"), str):
+            body["tool_choice"] = {**choice, "name": self.loop.registry.canonical(choice["name"])}
+        self.stepped = True
 
     async def _run_tools(
         self, calls: list[dict[str, Any]], *, has_client_calls: bool

@@ -19,6 +19,7 @@ from typing import Any, Literal
 __all__ = [
     "BILLING_PREFIX",
     "UpstreamRewrite",
+    "anthropic_tool_choice",
     "filter_betas",
     "prepare_request",
     "rewrite_model_in_message",
@@ -314,3 +315,13 @@ def text_of(block: Any) -> str:
         if isinstance(text, str):
             return text
     return ""
+
+
+def anthropic_tool_choice(choice: Any) -> Any:
+    """`tool_choice` in Anthropic's spelling: OpenAI's `{"type": "function", "function":
+    {"name": N}}` becomes `{"type": "tool", "name": N}`; anything else is returned as is."""
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        function = choice.get("function") or {}
+        rest = {k: v for k, v in choice.items() if k not in ("type", "function")}
+        return {"type": "tool", "name": function.get("name"), **rest}
+    return choice

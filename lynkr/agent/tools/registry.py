@@ -45,6 +45,7 @@ from lynkr.policy import Decision, Policy, Workspace, canonical_name, evaluate_t
 from lynkr.policy import ToolContext as PolicyContext
 
 __all__ = [
+    "ALIASES",
     "DEFAULT_FAMILIES",
     "EXECUTION_MODES",
     "FAMILIES",
@@ -55,6 +56,21 @@ __all__ = [
 ]
 
 FAMILIES = ("files", "shell", "git", "tests", "tasks", "memory", "index")
+# The original lynkr's tool names (its docs and users' scripts name them) → lynkr's own.
+ALIASES = {
+    "workspace_index_rebuild": "lynkr_index_rebuild",
+    "workspace_symbol_search": "lynkr_index_symbols",
+    "workspace_symbol_references": "lynkr_index_refs",
+    "workspace_search": "lynkr_file_grep",
+    "workspace_list": "lynkr_file_glob",
+    "workspace_test_run": "lynkr_tests_run",
+    "workspace_test_summary": "lynkr_tests_summary",
+    "workspace_tasks_list": "lynkr_tasks_list",
+    "workspace_task_create": "lynkr_tasks_create",
+    "workspace_task_update": "lynkr_tasks_update",
+    "workspace_task_delete": "lynkr_tasks_delete",
+    "workspace_release_notes": "lynkr_git_release_notes",
+}
 DEFAULT_FAMILIES = ("files", "git", "tests", "tasks")
 EXECUTION_MODES = ("client", "passthrough", "server", "hybrid")
 DEFAULT_TIMEOUT_SECONDS = 120.0
@@ -105,10 +121,16 @@ class ToolRegistry:
     def __len__(self) -> int:
         return len(self._tools)
 
+    def canonical(self, name: str) -> str:
+        """lynkr's name for `name` when it is one of the original's (`ALIASES`) it has."""
+        alias = ALIASES.get(name)
+        return alias if alias in self._tools else name
+
     async def execute(
         self, name: str, arguments: dict[str, Any], context: ToolContext
     ) -> ToolResult:
         """Run one tool call; see the module docstring. Never raises but on cancellation."""
+        name = self.canonical(name)
         tool = self._tools.get(name)
         if tool is None:
             known = ", ".join(self._tools) or "none"
