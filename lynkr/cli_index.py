@@ -41,12 +41,16 @@ def add_index_parser(commands: Any) -> None:
     refs.add_argument("name")
     outline = command("outline", "the definitions of one FILE, in order")
     outline.add_argument("file", help="a path relative to PATH")
+    repo_map = command("map", "the most important definitions, fitted to a token budget")
+    repo_map.add_argument("--tokens", type=int, default=1024)
+    repo_map.add_argument("--focus", nargs="*", default=[], metavar="FILE|SYMBOL",
+                          help="files or names the conversation is about")  # fmt: skip
 
 
 def index_command(args: Any) -> int:
     """Run `lynkr index <subcommand>`; 0 done, 1 nothing found, 2 bad arguments."""
     if args.index_command is None:
-        print("lynkr index: say what to do: build, symbols, refs, outline", file=sys.stderr)
+        print("lynkr index: say what to do: build, symbols, refs, outline, map", file=sys.stderr)
         return 2
     root = Path(args.path)
     if not root.is_dir():
@@ -64,6 +68,12 @@ def index_command(args: Any) -> int:
         return 2
     db = IndexDB(location)
     try:
+        if args.index_command == "map":
+            from lynkr.repoindex.repomap import repo_map
+
+            text = repo_map(db, tokens=args.tokens, focus=args.focus)
+            print(json.dumps({"map": text}) if args.format == "json" else text, end="")
+            return 0 if text else 1
         if args.index_command == "symbols":
             rows = [h.as_dict() for h in db.symbols(args.query, kind=args.kind, limit=args.limit)]
         elif args.index_command == "refs":

@@ -44,6 +44,10 @@ def test_build_then_look_up(repo: Path, capsys: pytest.CaptureFixture[str]) -> N
         "app/models.py:5:7", "app/models.py:8:9", "app/models.py:12:5"
     ]  # fmt: skip
     assert main(["index", "symbols", str(repo), "nothing_like_this"]) == 1
+    assert main(["index", "map", str(repo), "--tokens", "120", "--focus", "persist"]) == 0
+    mapped = capsys.readouterr().out
+    assert "app/models.py:\n" in mapped and "def persist(obj):" in mapped
+    assert len(mapped) <= 120 * 4
 
     assert main(["index", "build", str(repo)]) == 0
     assert "0 parsed, 9 unchanged" in capsys.readouterr().out

@@ -6,7 +6,7 @@ position, a file's outline, and a rebuild. The index is
 (a stat sweep: tens of milliseconds on a 7,000-file tree; the first call of a
 workspace builds it whole), in a worker thread, so the event loop never waits.
 The policy sees `index.symbols`, `index.refs`, `index.definition`,
-`index.outline`, `index.rebuild`.
+`index.outline`, `index.map`, `index.rebuild`.
 """
 
 from __future__ import annotations
@@ -147,6 +147,27 @@ class _Outline:
         return ToolResult("\n".join(map(_symbol_line, hits)) or f"no definitions in {relative}")
 
 
+class _Map:
+    spec = _spec(
+        "map",
+        "A map of the workspace: its most important definitions (signature lines, grouped by "
+        "file), ranked by how the code uses them and by the files or names you focus on, "
+        "fitted to a token budget.",
+        object_schema(
+            {"tokens": {"type": "integer", "minimum": 64, "maximum": 16384},
+             "focus": {"type": "array", "items": {"type": "string", "maxLength": 300},
+                       "maxItems": 50}}
+        ),
+    )  # fmt: skip
+
+    async def run(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
+        from lynkr.repoindex.repomap import repo_map
+
+        tokens, focus = arguments.get("tokens", 1024), arguments.get("focus", [])
+        text = await _ask(context, lambda db: repo_map(db, tokens=tokens, focus=focus))
+        return ToolResult(text or "the index holds no definitions yet")
+
+
 class _Rebuild:
     spec = _spec(
         "rebuild",
@@ -168,4 +189,4 @@ class _Rebuild:
 
 
 def index_tools() -> list[Any]:
-    return [_Symbols(), _Refs(), _Definition(), _Outline(), _Rebuild()]
+    return [_Symbols(), _Refs(), _Definition(), _Outline(), _Map(), _Rebuild()]

@@ -39,6 +39,8 @@ async def test_symbols_refs_definition_outline_rebuild(
     assert [line.split()[0] for line in str(outline.content).splitlines()] == [
         "src/shape.cpp:3:11", "src/shape.cpp:5:7", "src/shape.cpp:7:12", "src/shape.cpp:10:15"
     ]  # fmt: skip
+    mapped = await ask("lynkr_index_map", {"tokens": 200, "focus": ["app/models.py"]})
+    assert "app/models.py:" in str(mapped.content) and "class User(Model):" in str(mapped.content)
     (tree / "app/models.py").write_text("def renamed():\n    pass\n")
     rebuilt = await ask("lynkr_index_rebuild", {})
     assert "1 parsed" in str(rebuilt.content) and f"{len(FIXTURES)} files" in str(rebuilt.content)
