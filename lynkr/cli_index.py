@@ -41,6 +41,13 @@ def add_index_parser(commands: Any) -> None:
     refs.add_argument("name")
     outline = command("outline", "the definitions of one FILE, in order")
     outline.add_argument("file", help="a path relative to PATH")
+    notes = command("claude-md", "write the project's facts into CLAUDE.md (between markers)",
+                    path_optional=True)  # fmt: skip
+    notes.add_argument(
+        "--beside",
+        action="store_true",
+        help="a CLAUDE.md without lynkr's markers: write CLAUDE.lynkr.md instead",
+    )
     repo_map = command("map", "the most important definitions, fitted to a token budget")
     repo_map.add_argument("--tokens", type=int, default=1024)
     repo_map.add_argument("--focus", nargs="*", default=[], metavar="FILE|SYMBOL",
@@ -50,7 +57,8 @@ def add_index_parser(commands: Any) -> None:
 def index_command(args: Any) -> int:
     """Run `lynkr index <subcommand>`; 0 done, 1 nothing found, 2 bad arguments."""
     if args.index_command is None:
-        print("lynkr index: say what to do: build, symbols, refs, outline, map", file=sys.stderr)
+        print("lynkr index: say what to do: build, symbols, refs, outline, map, claude-md",
+              file=sys.stderr)  # fmt: skip
         return 2
     root = Path(args.path)
     if not root.is_dir():
@@ -59,6 +67,8 @@ def index_command(args: Any) -> int:
     db_path = Path(args.db) if args.db else None
     if args.index_command == "build":
         return _build(root, db_path, args)
+    if args.index_command == "claude-md":
+        return _notes(root, db_path, args)
     from lynkr.repoindex import IndexDB, index_path
 
     location = db_path or index_path(root.resolve())
@@ -117,6 +127,25 @@ def _build(root: Path, db_path: Path | None, args: Any) -> int:
           + (" (cold build)" if report.cold else ""))  # fmt: skip
     if report.skipped:
         print("skipped: " + ", ".join(f"{n} {why}" for why, n in report.skipped.items()))
+    return 0
+
+
+def _notes(root: Path, db_path: Path | None, args: Any) -> int:
+    from lynkr.repoindex import IndexDB, build, index_path
+    from lynkr.repoindex.notes import facts_of, render, write_notes
+
+    report = build(root, db_path)
+    db = IndexDB(db_path or index_path(root.resolve()))
+    try:
+        central = db.most_imported()
+    finally:
+        db.close()
+    block = render(facts_of(root, report.languages, central))
+    target, what = write_notes(root, block, beside=args.beside)
+    if args.format == "json":
+        print(json.dumps({"file": str(target), "result": what, "bytes": len(block.encode())}))
+    else:
+        print(f"{what}: {target} ({len(block.splitlines())} lines from lynkr)")
     return 0
 
 

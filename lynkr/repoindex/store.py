@@ -269,6 +269,16 @@ class IndexDB:
         ).fetchall()
         return [SymbolHit(*row) for row in rows]
 
+    def most_imported(self, limit: int = 8) -> list[tuple[str, int]]:
+        """The files other files import most, with how many files import each."""
+        rows = self.connection.execute(
+            "SELECT t.path, count(DISTINCT i.file_id) AS n FROM imports i"
+            " JOIN files t ON t.id = i.resolved WHERE i.resolved != i.file_id"
+            " GROUP BY t.path ORDER BY n DESC, t.path LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(str(path), int(count)) for path, count in rows]
+
     def imports(self, path: str) -> list[tuple[str, int, str | None]]:
         rows = self.connection.execute(
             "SELECT i.target, i.line, t.path FROM imports i JOIN files f ON f.id = i.file_id"

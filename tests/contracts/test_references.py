@@ -22,6 +22,9 @@ PROTOCOL = REPO / "docs" / "protocol.md"
 # Text that is read by people: code, docs, config, schemas, scripts.
 SUFFIXES = {".py", ".md", ".json", ".yaml", ".yml", ".toml", ".txt", ".sh", ".scm", ""}
 SKIP = {"CHANGELOG.md"}  # history may name what a file used to be called
+# Files lynkr writes into its users' trees (the repo index's project notes): names of
+# outputs, not pointers into this repository.
+WRITTEN = {"CLAUDE.md", "CLAUDE.lynkr.md"}
 
 _MD_NAME = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.md)\b")
 _OUTSIDE = re.compile(
@@ -110,7 +113,7 @@ def _problems(path: Path) -> list[str]:
         if _SECTION_SIGN.search(line):
             found.append(f"{where}: a section of no named document: {line.strip()[:80]!r}")
         for match in _MD_NAME.finditer(line):
-            if not _md_exists(match.group(1), path):
+            if match.group(1) not in WRITTEN and not _md_exists(match.group(1), path):
                 found.append(f"{where}: {match.group(1)} is not in the repository")
         if path.suffix == ".md":
             for match in _LINK.finditer(line):
