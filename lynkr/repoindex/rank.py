@@ -26,7 +26,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Definition", "estimate_tokens", "fit", "pagerank", "ranked_definitions", "render"]
+__all__ = [
+    "Definition",
+    "estimate_tokens",
+    "file_ranks",
+    "fit",
+    "pagerank",
+    "ranked_definitions",
+    "render",
+]
 
 _SPECIFIC = re.compile(
     r"^(?=.{8,})(?:[a-z0-9]+(?:_[a-z0-9]+)+|[a-z]+(?:[A-Z][a-z0-9]*)+|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+)$"
@@ -36,6 +44,7 @@ _TESTS = re.compile(
 )
 _DAMPING = 0.85
 _ITERATIONS = 60
+_OWN_FILE = 1e-3
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -120,23 +129,43 @@ def pagerank(nodes: Sequence[str], weights: Mapping[tuple[str, str], float],
     return rank
 
 
+def file_ranks(
+    definitions: Sequence[Definition],
+    references: Sequence[tuple[str, str, int]],
+    *,
+    mentioned_files: Iterable[str] = (),
+    mentioned_names: Iterable[str] = (),
+    file_weights: Mapping[str, float] | None = None,
+) -> tuple[dict[str, float], dict[tuple[str, str], dict[str, float]]]:
+    """The personalised PageRank of every file, and the weighted graph it was run on.
+    `file_weights` (e.g. how many of the conversation's words a file holds) add to the
+    personalisation."""
+    files, names = set(mentioned_files), set(mentioned_names)
+    graph = edges(definitions, references, mentioned_files=files, mentioned_names=names)
+    nodes = sorted({d.path for d in definitions} | {s for s, _ in graph} | {t for _, t in graph})
+    flat = {pair: sum(by_name.values()) for pair, by_name in graph.items()}
+    personal = {n: 1.0 for n in nodes if n in files}
+    for path, weight in (file_weights or {}).items():
+        if weight > 0:
+            personal[path] = personal.get(path, 0.0) + weight
+    for d in definitions:  # a file defining a mentioned name is where to look too
+        if d.name in names:
+            personal[d.path] = personal.get(d.path, 0.0) + 1.0
+    return pagerank(nodes, flat, personal), graph
+
+
 def ranked_definitions(
     definitions: Sequence[Definition],
     references: Sequence[tuple[str, str, int]],
     *,
     mentioned_files: Iterable[str] = (),
     mentioned_names: Iterable[str] = (),
+    file_weights: Mapping[str, float] | None = None,
 ) -> list[Definition]:
     """Every definition, most important first (ties by path, line, name)."""
-    files, names = set(mentioned_files), set(mentioned_names)
-    graph = edges(definitions, references, mentioned_files=files, mentioned_names=names)
-    nodes = sorted({d.path for d in definitions} | {s for s, _ in graph} | {t for _, t in graph})
-    flat = {pair: sum(by_name.values()) for pair, by_name in graph.items()}
-    personal = {n: 1.0 for n in nodes if n in files}
-    for d in definitions:  # a file defining a mentioned name is where to look too
-        if d.name in names:
-            personal[d.path] = personal.get(d.path, 0.0) + 1.0
-    rank = pagerank(nodes, flat, personal)
+    names = set(mentioned_names)
+    rank, graph = file_ranks(definitions, references, mentioned_files=mentioned_files,
+                             mentioned_names=names, file_weights=file_weights)  # fmt: skip
     score: dict[tuple[str, str], float] = defaultdict(float)
     totals = {pair[0]: 0.0 for pair in graph}
     for (source, _), by_name in graph.items():
@@ -144,8 +173,8 @@ def ranked_definitions(
     for (source, target), by_name in graph.items():
         for name, weight in by_name.items():
             score[(target, name)] += rank[source] * weight / totals[source]
-    for d in definitions:  # what nothing uses still ranks by its file, a little
-        score[(d.path, d.name)] += rank.get(d.path, 0.0) * 1e-3
+    for d in definitions:  # a definition also ranks by its own file
+        score[(d.path, d.name)] += rank.get(d.path, 0.0) * _OWN_FILE
         if d.name in names:
             score[(d.path, d.name)] += 1.0
     return sorted(definitions, key=lambda d: (-score[(d.path, d.name)], d.path, d.line, d.name))
