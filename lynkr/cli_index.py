@@ -41,6 +41,9 @@ def add_index_parser(commands: Any) -> None:
     refs.add_argument("name")
     outline = command("outline", "the definitions of one FILE, in order")
     outline.add_argument("file", help="a path relative to PATH")
+    watch = command("watch", "build, then refresh each file as it changes (Ctrl-C stops)",
+                    path_optional=True)  # fmt: skip
+    watch.add_argument("--workers", type=int, help="processes for a cold build (default ≤ 4)")
     notes = command("claude-md", "write the project's facts into CLAUDE.md (between markers)",
                     path_optional=True)  # fmt: skip
     notes.add_argument(
@@ -57,7 +60,7 @@ def add_index_parser(commands: Any) -> None:
 def index_command(args: Any) -> int:
     """Run `lynkr index <subcommand>`; 0 done, 1 nothing found, 2 bad arguments."""
     if args.index_command is None:
-        print("lynkr index: say what to do: build, symbols, refs, outline, map, claude-md",
+        print("lynkr index: say what to do: build, watch, symbols, refs, outline, map, claude-md",
               file=sys.stderr)  # fmt: skip
         return 2
     root = Path(args.path)
@@ -69,6 +72,8 @@ def index_command(args: Any) -> int:
         return _build(root, db_path, args)
     if args.index_command == "claude-md":
         return _notes(root, db_path, args)
+    if args.index_command == "watch":
+        return _watch(root, db_path, args)
     from lynkr.repoindex import IndexDB, index_path
 
     location = db_path or index_path(root.resolve())
@@ -127,6 +132,34 @@ def _build(root: Path, db_path: Path | None, args: Any) -> int:
           + (" (cold build)" if report.cold else ""))  # fmt: skip
     if report.skipped:
         print("skipped: " + ", ".join(f"{n} {why}" for why, n in report.skipped.items()))
+    return 0
+
+
+def _watch(root: Path, db_path: Path | None, args: Any) -> int:
+    """Build once, then refresh exactly the files watchfiles reports (no sweep)."""
+    import watchfiles
+
+    from lynkr.repoindex import build
+
+    report = build(root, db_path, workers=args.workers)
+    index = str((db_path or root / ".lynkr" / "index.sqlite3").resolve())  # and its -wal, -shm
+    ready = False
+    try:
+        # yield_on_timeout: the first (empty) round says the watch is in place.
+        for changes in watchfiles.watch(root, debounce=200, step=50, rust_timeout=300,
+                                        yield_on_timeout=True):  # fmt: skip
+            if not ready:
+                ready = True
+                print(f"watching {root}: {report.files} files, {report.symbols} symbols",
+                      flush=True)  # fmt: skip
+            paths = sorted({p for _, p in changes if not p.startswith(index)})
+            if not paths:
+                continue
+            done = build(root, db_path, paths=paths)
+            print(f"{len(paths)} changed: {done.parsed} parsed, {done.removed} removed "
+                  f"in {done.seconds * 1000:.0f} ms", flush=True)  # fmt: skip
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

@@ -59,3 +59,49 @@ def test_mistakes_say_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["index", "build", str(tmp_path / "missing")]) == 2
     assert "is not a directory" in capsys.readouterr().err
     assert main(["index"]) == 2
+
+
+def test_watch_refreshes_a_file_as_it_changes(repo: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import threading
+
+    from lynkr.repoindex import IndexDB
+
+    db = tmp_path / "watched.sqlite3"
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "lynkr", "index", "watch", str(repo), "--db", str(db)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        assert watcher.stdout is not None
+        for line in watcher.stdout:
+            lines.append(line)
+            if "changed:" in line:
+                seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = 30.0
+        started = threading.Event()
+        for _ in range(int(deadline * 10)):
+            if any(line.startswith("watching") for line in lines):
+                started.set()
+                break
+            seen.wait(0.1)
+        assert started.is_set(), lines
+        (repo / "app" / "extra.py").write_text("def appeared_later():\n    pass\n")
+        assert seen.wait(deadline), lines
+        index = IndexDB(db)
+        assert [h.path for h in index.symbols("appeared_later")] == ["app/extra.py"]
+        index.close()
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+        reader.join(5)
+        if watcher.stdout is not None:
+            watcher.stdout.close()
