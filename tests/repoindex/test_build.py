@@ -169,3 +169,32 @@ def test_a_hostile_tree_is_indexed_and_its_skips_reported(tmp_path: Path) -> Non
     # invalid UTF-8: the file is indexed; the parser ends the name at the bad byte
     assert [(h.name, h.path, h.line) for h in index.symbols("caf")] == [("caf", "bad_utf8.py", 1)]
     index.close()
+
+
+def test_a_cold_build_of_many_files_uses_the_pool_and_equals_one_process(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    for n in range(230):  # past the size from which a pool of processes pays
+        package = root / f"pkg{n % 7}"
+        package.mkdir(parents=True, exist_ok=True)
+        (package / f"mod{n}.py").write_text(
+            f"from pkg0.mod0 import helper_0\n\ndef helper_{n}(x):\n    return helper_0(x)\n"
+        )
+    progress: list[tuple[int, int]] = []
+    pooled = build(root, tmp_path / "pooled.sqlite3", workers=2,
+                   progress=lambda done, total: progress.append((done, total)))  # fmt: skip
+    alone = build(root, tmp_path / "alone.sqlite3", workers=1)
+    assert pooled.cold and pooled.parsed == 230 == alone.parsed
+    assert progress[0] == (0, 230) and progress[-1] == (230, 230)
+    assert snapshot(tmp_path / "pooled.sqlite3") == snapshot(tmp_path / "alone.sqlite3")
+
+
+def test_a_grammar_change_empties_the_index(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    write_fixtures(root)
+    db = tmp_path / "i.sqlite3"
+    build(root, db)
+    index = IndexDB(db)
+    index.connection.execute("UPDATE meta SET value = 'other' WHERE key = 'grammars'")
+    index.close()
+    again = build(root, db)
+    assert again.cold and again.parsed == len(FIXTURES)

@@ -99,3 +99,17 @@ def test_an_unknown_language_and_broken_source() -> None:
     tags = extract(loaded, b"def broken(:\n    pass\nclass Fine:\n    pass\n")
     assert ("Fine", "class", 3) in [(s.name, s.kind, s.line) for s in tags.symbols]
     assert grammar("cobol") is None
+
+
+def test_a_pattern_the_grammar_lacks_is_dropped_not_fatal() -> None:
+    import tree_sitter_python
+    from tree_sitter import Language, Query
+
+    from lynkr.repoindex.languages import _compiled, _patterns
+
+    language = Language(tree_sitter_python.language())
+    good = "(function_definition name: (identifier) @name) @definition.function"
+    bad = "(no_such_node) @definition.class"
+    assert _patterns(f"; a comment\n{good}\n\n{bad}\n") == [good, bad]
+    query = _compiled(Query, language, [good, bad], "")
+    assert query.pattern_count == 1
