@@ -71,6 +71,7 @@ class ToolLoop:
         limits: LoopLimits,
         context_for: Callable[[str | None, int, object | None], Any],
         on_run: RunObserver | None = None,
+        on_edits: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.registry = registry
         self.mode = mode
@@ -81,6 +82,8 @@ class ToolLoop:
         self.own_tools = registry.anthropic_tools()
         # Told of every turn in which lynkr ran tools, when it ends (the memory's Reflector).
         self.on_run = on_run
+        # Told of the files the conversation edited (the repo index refreshes just those).
+        self.on_edits = on_edits
 
     async def run(
         self,
@@ -96,6 +99,10 @@ class ToolLoop:
         has effects a replay would skip: the agent marks it not cacheable)."""
         out: _Output = _StreamOut(send) if request.stream else _JsonOut(send)
         merger = StepMerger(internal_tools=[tool["name"] for tool in self.own_tools])
+        if self.on_edits is not None:
+            edited = client_edits(request.body)
+            if edited:
+                self.on_edits(edited)
         turn = _Turn(self, request, merger, out, session_id)
         turn.on_tool_run = on_tool_run
         turn.memory_scope = memory_scope
@@ -232,6 +239,9 @@ class _Turn:
             context = self.loop.context_for(self.session_id, self.calls, self.memory_scope)
             outcome = await self.loop.registry.execute(call["name"], call["input"], context)
             self.steps.append((call["name"], not outcome.is_error, _first_line(outcome)))
+            path = call["input"].get("file_path") if isinstance(call["input"], dict) else None
+            if self.loop.on_edits and call["name"] in _LYNKR_WRITES and isinstance(path, str):
+                self.loop.on_edits([path])
             results.append(
                 {
                     "type": "tool_result",
@@ -265,6 +275,30 @@ class _Frames(FrameScanner):
         if name is not None and data:
             self.found.append((name, data))
         return False
+
+
+# Tools that change a file, and the input field naming it.
+_CLIENT_EDITS = {"Edit": "file_path", "Write": "file_path", "MultiEdit": "file_path",
+                 "NotebookEdit": "notebook_path"}  # fmt: skip
+_LYNKR_WRITES = frozenset({"lynkr_file_write", "lynkr_file_edit", "lynkr_file_revert"})
+
+
+def client_edits(body: dict[str, Any]) -> list[str]:
+    """The files the client's own tools edited since the previous request: the edit calls of
+    the conversation's last assistant message (the client ran them; their results follow)."""
+    messages = body.get("messages") or []
+    last = next((m for m in reversed(messages) if isinstance(m, dict)
+                 and m.get("role") == "assistant"), None)  # fmt: skip
+    if last is None or not isinstance(last.get("content"), list):
+        return []
+    found = []
+    for block in last["content"]:
+        if isinstance(block, dict) and block.get("type") == "tool_use":
+            field = _CLIENT_EDITS.get(str(block.get("name")))
+            value = (block.get("input") or {}).get(field) if field else None
+            if isinstance(value, str) and value:
+                found.append(value)
+    return found
 
 
 # (memory scope, the prompt, the steps, whether the turn finished) → None

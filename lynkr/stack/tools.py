@@ -89,6 +89,16 @@ def _start_sandbox(config: Config, root: Path, protected: tuple[Path, ...]) -> S
     return sandbox
 
 
+def _index_marker(root: Path) -> Any:
+    """Edited files marked dirty for the repo index of the workspace."""
+    from lynkr.repoindex import dirty
+
+    def mark(paths: list[str]) -> None:
+        dirty.mark(root, paths)
+
+    return mark
+
+
 def _reflector(memory: Any) -> Any:
     """The memory's Reflector as the loop's run observer (None without memory)."""
     if memory is None:
@@ -175,5 +185,6 @@ def build_loop(config: Config, memory: Any = None) -> tuple[ToolLoop | None, lis
         ),
         context_for=context_for,
         on_run=_reflector(memory),
+        on_edits=_index_marker(root) if "index" in tools.enabled else None,
     )
     return loop, [Lifetime("tool store", store.close, open_tools)]

@@ -50,7 +50,7 @@ ALLOWED: dict[str, set[str]] = {
     "sandbox": set(),  # bubblewrap and the probe: the standard library only
     "stack": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "policy"}
     | {"sandbox"}
-    | {"sessions", "memory"},
+    | {"sessions", "memory", "repoindex"},
     "cli": {"config", "middleware", "agent", "providers", "stores", "asgi", "errors", "stack"}
     | {"policy", "protocol", "resilience", "cache", "sessions", "serving", "memory"}
     | {"cli_memory", "cli_index"},

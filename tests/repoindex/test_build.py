@@ -198,3 +198,16 @@ def test_a_grammar_change_empties_the_index(tmp_path: Path) -> None:
     index.close()
     again = build(root, db)
     assert again.cold and again.parsed == len(FIXTURES)
+
+
+def test_the_dirty_plan() -> None:
+    from lynkr.repoindex import dirty
+
+    root = Path("/tmp/lynkr-dirty-plan-test")
+    assert dirty.refresh_plan(root, 100.0) is None  # never swept: sweep
+    dirty.swept(root, 100.0)
+    assert dirty.refresh_plan(root, 101.0) == []
+    dirty.mark(root, ["b.py", "a.py", "a.py", ""])
+    assert dirty.refresh_plan(root, 102.0) == ["a.py", "b.py"]
+    assert dirty.refresh_plan(root, 103.0) == []  # taken
+    assert dirty.refresh_plan(root, 100.0 + dirty.SWEEP_EVERY) is None  # a sweep is due

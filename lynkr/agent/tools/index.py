@@ -2,9 +2,11 @@
 
 Symbols by name, references of a name, the definition of the identifier at a
 position, a file's outline, and a rebuild. The index is
-`<workspace>/.lynkr/index.sqlite3`; each call first brings it up to date
-(a stat sweep: tens of milliseconds on a 7,000-file tree; the first call of a
-workspace builds it whole), in a worker thread, so the event loop never waits.
+`<workspace>/.lynkr/index.sqlite3`; each call first brings it up to date, in a
+worker thread so the event loop never waits: the files the conversation just
+edited (`lynkr.repoindex.dirty`, ~10 ms), or a stat sweep when the last is older
+than 30 s (tens of milliseconds on a 7,000-file tree; the first call of a
+workspace builds the index whole).
 The policy sees `index.symbols`, `index.refs`, `index.definition`,
 `index.outline`, `index.map`, `index.rebuild`.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +40,18 @@ def _spec(action: str, description: str, schema: dict[str, Any]) -> ToolSpec:
 
 
 def _fresh(context: ToolContext) -> Any:
-    """The workspace's index, brought up to date (on a worker thread)."""
-    from lynkr.repoindex import IndexDB, build, index_path
+    """The workspace's index, brought up to date (on a worker thread): the files known to
+    have changed (`repoindex.dirty`), or a sweep when one is due."""
+    from lynkr.repoindex import IndexDB, build, dirty, index_path
 
     root = context.workspace
-    build(root)
+    started = time.monotonic()
+    plan = dirty.refresh_plan(root, started)
+    if plan is None:
+        build(root)
+        dirty.swept(root, started)
+    elif plan:
+        build(root, paths=plan)
     return IndexDB(index_path(root))
 
 
@@ -177,9 +187,10 @@ class _Rebuild:
     )
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
-        from lynkr.repoindex import build
+        from lynkr.repoindex import build, dirty
 
         report = await asyncio.to_thread(build, context.workspace)
+        dirty.swept(context.workspace)
         languages = ", ".join(f"{k} {v}" for k, v in report.languages.items()) or "none"
         return ToolResult(
             f"index up to date: {report.files} files ({languages}), {report.symbols} symbols, "

@@ -58,3 +58,52 @@ async def test_the_policy_sees_index_tools(tree: Path, context: Callable[..., To
     deny = Policy.from_data({"tools": {"deny": ["index.rebuild"]}})
     refused = await registry.execute("lynkr_index_rebuild", {}, context(deny))
     assert refused.is_error and str(refused.content).startswith("refused by policy rule")
+
+
+async def test_edited_files_are_refreshed_without_a_sweep_and_a_late_sweep_sees_the_rest(
+    tree: Path, context: Callable[..., ToolContext]
+) -> None:
+    import time
+
+    from lynkr.repoindex import dirty
+
+    registry = tool_registry(["index"])
+    ask = lambda name, arguments: registry.execute(name, arguments, context())  # noqa: E731
+    await ask("lynkr_index_symbols", {"query": "persist"})  # the first call sweeps
+    (tree / "app" / "told.py").write_text("def told_about():\n    pass\n")
+    (tree / "app" / "untold.py").write_text("def nobody_said():\n    pass\n")
+    dirty.mark(tree, [str(tree / "app" / "told.py")])
+    told = await ask("lynkr_index_symbols", {"query": "told_about"})
+    assert "app/told.py:1:5" in str(told.content)
+    untold = await ask("lynkr_index_symbols", {"query": "nobody_said"})
+    assert str(untold.content) == "no definition matches that"  # no sweep: not seen yet
+    dirty.swept(tree, at=time.monotonic() - dirty.SWEEP_EVERY - 1)  # the last sweep is old
+    late = await ask("lynkr_index_symbols", {"query": "nobody_said"})
+    assert "app/untold.py:1:5" in str(late.content)
+
+
+def test_the_client_s_edits_are_read_from_the_last_assistant_message() -> None:
+    from lynkr.agent.loop import client_edits
+
+    edit = {
+        "type": "tool_use",
+        "id": "t1",
+        "name": "Edit",
+        "input": {"file_path": "/w/app.py", "old_string": "a", "new_string": "b"},
+    }
+    notebook = {
+        "type": "tool_use",
+        "id": "t2",
+        "name": "NotebookEdit",
+        "input": {"notebook_path": "/w/n.ipynb"},
+    }
+    read = {"type": "tool_use", "id": "t3", "name": "Read", "input": {"file_path": "/w/x.py"}}
+    body = {"messages": [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t0", "name": "Write",
+                                           "input": {"file_path": "/w/old.py"}}]},
+        {"role": "user", "content": "next"},
+        {"role": "assistant", "content": [edit, notebook, read]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1"}]},
+    ]}  # fmt: skip
+    assert client_edits(body) == ["/w/app.py", "/w/n.ipynb"]
+    assert client_edits({"messages": [{"role": "user", "content": "hi"}]}) == []
