@@ -26,7 +26,7 @@ from typing import Any
 from lynkr.repoindex.languages import LANGUAGES, grammar
 from lynkr.repoindex.resolve import resolve_import
 from lynkr.repoindex.store import IndexDB, versions_of
-from lynkr.repoindex.tags import FileTags, Rows, extract
+from lynkr.repoindex.tags import FileTags, Rows, extract, markdown_tags
 from lynkr.repoindex.walk import Found, Walk, sniff
 from lynkr.stores.sqlite import transaction
 
@@ -195,6 +195,8 @@ def parse_file(root: str, path: str, language: str, known_hash: str | None) -> R
     why = sniff(source)
     if why is not None:
         return digest, None, why
+    if language == "markdown":
+        return digest, markdown_tags(source).rows(), None
     loaded = grammar(language)
     if loaded is None:
         tags = FileTags(lines=source.count(b"\n"), error=f"no grammar for {language}")

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LANGUAGES", "Grammar", "LanguageSpec", "grammar", "language_of"]
+__all__ = ["LANGUAGES", "MARKDOWN", "Grammar", "LanguageSpec", "grammar", "language_of"]
 
 _log = logging.getLogger("lynkr.repoindex")
 
@@ -103,7 +103,9 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
                  tags_from=("tree_sitter_c", "tree_sitter_cpp"), extra=_CPP_EXTRA),
     LanguageSpec("ruby", (".rb",), "tree_sitter_ruby", extra=_RUBY_EXTRA),
 )  # fmt: skip
-_BY_EXTENSION = {ext: spec for spec in LANGUAGES for ext in spec.extensions}
+# Markdown needs no grammar: its headings are read line by line (`tags.markdown_tags`).
+MARKDOWN = LanguageSpec("markdown", (".md", ".markdown"), "")
+_BY_EXTENSION = {ext: spec for spec in (*LANGUAGES, MARKDOWN) for ext in spec.extensions}
 
 
 def language_of(path: str) -> LanguageSpec | None:

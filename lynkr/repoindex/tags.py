@@ -8,12 +8,13 @@ function) keeps the most specific kind. Lines and columns are 1-based.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from lynkr.repoindex.languages import Grammar
 
-__all__ = ["FileTags", "Import", "Reference", "Rows", "Symbol", "extract"]
+__all__ = ["FileTags", "Import", "Reference", "Rows", "Symbol", "extract", "markdown_tags"]
 
 _SIGNATURE_CHARS = 200
 _DOC_CHARS = 160
@@ -179,3 +180,41 @@ def _docstring(node: Any) -> str | None:
     text = _text(string).strip("\"' \n\r\tbrufBRUF")
     line = next((part.strip() for part in text.splitlines() if part.strip()), "")
     return line[:_DOC_CHARS] or None
+
+
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
+
+
+def markdown_tags(source: bytes) -> FileTags:
+    """A Markdown file's ATX headings as symbols (kind `heading`, parent the heading above
+    it of a higher level); fenced code is skipped."""
+    text = source.decode("utf-8", "replace")
+    lines = text.splitlines()
+    tags = FileTags(lines=len(lines))
+    fenced = False
+    open_headings: list[tuple[int, str, int]] = []  # (level, title, index into symbols)
+    found: list[Symbol] = []
+    ends: list[int] = []
+    for number, line in enumerate(lines, start=1):
+        if _FENCE.match(line):
+            fenced = not fenced
+            continue
+        match = None if fenced else _HEADING.match(line)
+        if match is None:
+            continue
+        level, title = len(match.group(1)), match.group(2).strip()
+        while open_headings and open_headings[-1][0] >= level:
+            _, _, index = open_headings.pop()
+            ends[index] = number - 1
+        parent = open_headings[-1][1] if open_headings else None
+        found.append(
+            Symbol(title, "heading", number, match.start(2) + 1, number, line.strip()[:200], parent)
+        )
+        ends.append(len(lines))
+        open_headings.append((level, title, len(found) - 1))
+    tags.symbols = [
+        Symbol(s.name, s.kind, s.line, s.column, max(s.line, end), s.signature, s.parent)
+        for s, end in zip(found, ends, strict=True)
+    ]
+    return tags

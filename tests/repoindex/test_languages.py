@@ -113,3 +113,21 @@ def test_a_pattern_the_grammar_lacks_is_dropped_not_fatal() -> None:
     assert _patterns(f"; a comment\n{good}\n\n{bad}\n") == [good, bad]
     query = _compiled(Query, language, [good, bad], "")
     assert query.pattern_count == 1
+
+
+def test_markdown_headings_outside_fenced_code() -> None:
+    from lynkr.repoindex.tags import markdown_tags
+
+    source = (
+        b"# Title\nintro\n## Install\n```sh\n# not a heading\n```\n"
+        b"###   From PyPI ###\n## Usage\n# Second\n"
+    )
+    got = [(s.name, s.line, s.column, s.end_line, s.parent) for s in markdown_tags(source).symbols]
+    assert got == [
+        ("Title", 1, 3, 8, None),
+        ("Install", 3, 4, 7, "Title"),  # its subsection belongs to it
+        ("From PyPI", 7, 7, 7, "Install"),
+        ("Usage", 8, 4, 8, "Title"),
+        ("Second", 9, 3, 9, None),
+    ]
+    assert language_of("docs/guide.md") is not None and grammar("markdown") is None
