@@ -33,7 +33,7 @@ from lynkr.memory.model import GLOBAL_WORKSPACE, MEMORY_TYPES, Candidate, Hit, M
 from lynkr.memory.rank import RankWeights, rank
 from lynkr.memory.reflect import ToolStep, reflect, same_skill
 from lynkr.memory.store import MemoryStore, NewMemory
-from lynkr.memory.surprise import Neighbour, SurpriseWeights, Verdict, judge
+from lynkr.memory.surprise import Neighbour, Surprise, SurpriseWeights, Verdict, judge
 from lynkr.memory.text import fts_query, keywords
 
 __all__ = ["BASE_IMPORTANCE", "MemoryService", "MemorySettings", "Outcome"]
@@ -379,7 +379,9 @@ class MemoryService:
             stored = neighbour.memory
             if stored.type == "skill" and same_skill(reflection, stored.content):
                 await self.store.record_outcome(stored.id, reflection.succeeded, self.clock())
-                verdict = Verdict("merge", stored.id, judge_none(), "the same skill, run again")
+                verdict = Verdict(
+                    "merge", stored.id, Surprise(0.0, {}), "the same skill, run again"
+                )
                 return Outcome(verdict, stored.id)
         outcome = await self.remember(scope, reflection.candidate)
         if outcome.memory_id is not None and outcome.verdict.action == "store":
@@ -453,13 +455,6 @@ class MemoryService:
         if done:
             _log.info("memory_reembedded", memories=done)
         return done
-
-
-def judge_none() -> Any:
-    """The surprise of a skill counted on an existing one: none was computed."""
-    from lynkr.memory.surprise import Surprise
-
-    return Surprise(0.0, {})
 
 
 def _checked_content(content: str, limit: int) -> str:

@@ -153,26 +153,28 @@ class _Placed:
         self.sessions = sessions
         self.memory = memory
 
-    def positions(self, route: RouteConfig) -> dict[int, str]:
-        """Index in the route's list → the placed layer that goes before that entry."""
+    def positions(self, route: RouteConfig) -> dict[int, list[str]]:
+        """Index in the route's list → the placed layers that go before that entry,
+        outermost first."""
+        placed: dict[int, list[str]] = {}
         if route.app != "agent":
-            return {}
-        names = [spec.use for spec in route.middleware]
-        placed: dict[int, str] = {}
+            return placed
         if self.sessions is not None:
-            placed[_sessions_position(route.middleware)] = "sessions"
+            placed.setdefault(_sessions_position(route.middleware), []).append("sessions")
         if self.memory is not None:
-            at = memory_position(names)
-            placed[at] = "sessions+memory" if placed.get(at) == "sessions" else "memory"
+            at = memory_position([spec.use for spec in route.middleware])
+            placed.setdefault(at, []).append("memory")
         return placed
 
-    def layer(self, name: str, app: ASGIApp, config: Config) -> ASGIApp:
-        if "memory" in name:
-            from lynkr.middleware.memory import MemoryMiddleware
+    def layers(self, names: list[str], app: ASGIApp, config: Config) -> ASGIApp:
+        """`app` inside the placed layers `names` (outermost first)."""
+        for name in reversed(names):
+            if name == "memory":
+                from lynkr.middleware.memory import MemoryMiddleware
 
-            app = MemoryMiddleware(app, service=self.memory)
-        if "sessions" in name:
-            app = _sessions_layer(app, self.sessions, config.sessions.max_answer_bytes)
+                app = MemoryMiddleware(app, service=self.memory)
+            else:
+                app = _sessions_layer(app, self.sessions, config.sessions.max_answer_bytes)
         return app
 
 
@@ -184,7 +186,7 @@ def _wrap(
     specs = route.middleware
     positions = placed.positions(route)
     if len(specs) in positions:
-        app = placed.layer(positions[len(specs)], app, config)
+        app = placed.layers(positions[len(specs)], app, config)
     for position in reversed(range(len(specs))):
         spec = specs[position]
         options = middleware_options(spec.use, spec.options, config, route.path)
@@ -195,7 +197,7 @@ def _wrap(
         if hasattr(app, "aclose"):
             lifetimes.append(Lifetime(f"{spec.use} on {route.path}", app.aclose))
         if position in positions:
-            app = placed.layer(positions[position], app, config)
+            app = placed.layers(positions[position], app, config)
     if not _lists_guard(route):
         app = _front(app, config, route.path)
     return app
@@ -232,8 +234,8 @@ def _sessions_layer(app: ASGIApp, store: Any, max_answer_bytes: int) -> ASGIApp:
 
 def _names(route: RouteConfig, placed: _Placed) -> tuple[str, ...]:
     names = [spec.use for spec in route.middleware]
-    for position, name in sorted(placed.positions(route).items(), reverse=True):
-        names[position:position] = name.split("+")
+    for position, layers in sorted(placed.positions(route).items(), reverse=True):
+        names[position:position] = layers
     if not _lists_guard(route):
         names.insert(0, "guard")
     return tuple(names)
