@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT_BODY_LIMIT",
     "SSE_HEADERS",
     "ASGIApp",
+    "AnswerCopy",
     "ClientDisconnected",
     "Message",
     "Receive",
@@ -333,6 +334,57 @@ async def send_error(send: Send, error: LynkrError, *, request_id: str | None = 
         extra.append((b"request-id", request_id.encode("latin-1")))
     body = anthropic_error_body(error.error_type, error.message, request_id)
     await send_json(send, error.status_code, body, headers=extra)
+
+
+class AnswerCopy:
+    """A copy of an answer's bytes as they go out, up to `limit` bytes, for a layer that
+    reads the answer after it was sent (sessions, memory).
+
+    Only a 200's body is kept. Past the limit the copy is dropped at once (an upstream's
+    endless answer must not grow lynkr's memory); the client still gets every byte.
+    `start` may change the `http.response.start` message (add a header) on its way out.
+    """
+
+    __slots__ = ("chunks", "complete", "content_type", "kept", "limit", "status", "too_large")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.status = 0
+        self.content_type = ""
+        self.chunks: list[bytes] = []
+        self.kept = 0
+        self.complete = False  # the last body message went out
+        self.too_large = False
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def wrap(self, send: Send, start: Callable[[Message], Message] | None = None) -> Send:
+        async def copying(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"content-type":
+                        self.content_type = value.decode("latin-1")
+                if start is not None:
+                    message = start(message)
+            elif message["type"] == "http.response.body" and self.status == 200:
+                self._keep(message.get("body", b""))
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self.complete = True
+
+        return copying
+
+    def _keep(self, chunk: bytes) -> None:
+        if self.too_large:
+            return
+        self.kept += len(chunk)
+        if self.kept > self.limit:
+            self.too_large, self.chunks = True, []
+            return
+        self.chunks.append(chunk)
 
 
 class ResponseStatus:

@@ -245,17 +245,21 @@ class MemoryService:
         self,
         scope: Scope,
         user_text: str,
-        assistant_text: str,
+        assistant_text: str | Callable[[], str],
         *,
         session_id: str | None = None,
         turn: int | None = None,
     ) -> bool:
-        """Queue a finished turn for extraction; False when it was dropped (queue full, off)."""
+        """Queue a finished turn for extraction; False when it was dropped (queue full, off).
+        `assistant_text` may be a function: the answer is then assembled by the worker."""
         if not self.settings.extraction:
             return False
-        return self._enqueue(
-            lambda: self.extract(scope, user_text, assistant_text, session_id=session_id, turn=turn)
-        )
+
+        async def job() -> object:
+            text = assistant_text() if callable(assistant_text) else assistant_text
+            return await self.extract(scope, user_text, text, session_id=session_id, turn=turn)
+
+        return self._enqueue(job)
 
     def observe_run(
         self, scope: object, task: str, steps: Sequence[ToolStep], finished: bool

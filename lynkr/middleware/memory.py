@@ -20,9 +20,13 @@ Other paths and scope types pass straight through.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import structlog
 
 from lynkr.asgi import (
+    AnswerCopy,
     ASGIApp,
     Message,
     Receive,
@@ -84,16 +88,18 @@ class MemoryMiddleware:
         added = 0
         if self.service.settings.injection:
             added = await self._inject(scope, memory_scope, prompt)
+        start = _counted(added) if added else None
         if not self.service.settings.extraction:
-            await self.app(scope, replay_receive(scope, receive), _with_count(send, added))
+            counted = AnswerCopy(0).wrap(send, start) if start else send  # keeps no byte
+            await self.app(scope, replay_receive(scope, receive), counted)
             return
-        watcher = _AnswerWatcher(send, added)
-        await self.app(scope, replay_receive(scope, receive), watcher.send)
-        if watcher.complete:
+        copy = AnswerCopy(_MAX_ANSWER_BYTES)
+        await self.app(scope, replay_receive(scope, receive), copy.wrap(send, start))
+        if copy.complete and copy.status == 200 and not copy.too_large:
             self.service.observe_turn(
                 memory_scope,
                 prompt,
-                watcher.answer_text(),
+                partial(answer_text, copy),  # assembled by the worker, not on this path
                 session_id=context.session_id,
                 turn=len(body.get("messages") or ()),
             )
@@ -114,62 +120,22 @@ class MemoryMiddleware:
         return len(hits)
 
 
-def _count_header(message: Message, added: int) -> Message:
-    if message["type"] != "http.response.start" or not added:
-        return message
-    headers = [*message.get("headers", ()), (b"x-lynkr-memories", str(added).encode())]
-    return {**message, "headers": headers}
+def _counted(added: int) -> Callable[[Message], Message]:
+    """Adds `x-lynkr-memories: N` to the answer's head."""
+
+    def start(message: Message) -> Message:
+        headers = [*message.get("headers", ()), (b"x-lynkr-memories", str(added).encode())]
+        return {**message, "headers": headers}
+
+    return start
 
 
-def _with_count(send: Send, added: int) -> Send:
-    if not added:
-        return send
-
-    async def counted(message: Message) -> None:
-        await send(_count_header(message, added))
-
-    return counted
-
-
-class _AnswerWatcher:
-    """Passes the answer on, keeping a bounded copy of a 200's bytes for extraction."""
-
-    __slots__ = ("added", "chunks", "complete", "content_type", "kept", "next", "status")
-
-    def __init__(self, send: Send, added: int) -> None:
-        self.next = send
-        self.added = added
-        self.status = 0
-        self.content_type = ""
-        self.chunks: list[bytes] = []
-        self.kept = 0
-        self.complete = False
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-            for name, value in message.get("headers", ()):
-                if name.lower() == b"content-type":
-                    self.content_type = value.decode("latin-1")
-            message = _count_header(message, self.added)
-        elif message["type"] == "http.response.body" and self.status == 200:
-            chunk = message.get("body", b"")
-            self.kept += len(chunk)
-            if self.kept <= _MAX_ANSWER_BYTES:
-                self.chunks.append(chunk)
-            else:
-                self.chunks = []
-        await self.next(message)
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            self.complete = self.status == 200 and self.kept <= _MAX_ANSWER_BYTES
-
-    def answer_text(self) -> str:
-        message = assemble_answer(b"".join(self.chunks), self.content_type)
-        if not message:
-            return ""
-        blocks = message.get("content") or []
-        return "\n".join(
-            block.get("text", "")
-            for block in blocks
-            if isinstance(block, dict) and block.get("type") == "text"
-        )
+def answer_text(copy: AnswerCopy) -> str:
+    """The text blocks of the copied answer, joined."""
+    message = assemble_answer(copy.body, copy.content_type)
+    blocks = (message or {}).get("content") or []
+    return "\n".join(
+        block.get("text", "")
+        for block in blocks
+        if isinstance(block, dict) and block.get("type") == "text"
+    )

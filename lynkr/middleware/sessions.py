@@ -27,8 +27,8 @@ from functools import partial
 import structlog
 
 from lynkr.asgi import (
+    AnswerCopy,
     ASGIApp,
-    Message,
     Receive,
     Scope,
     Send,
@@ -92,63 +92,19 @@ class SessionsMiddleware:
                 reason=f"answer over sessions.max_answer_bytes ({self.max_answer_bytes} bytes)",
             )
         elif recorder.status == 200 and recorder.complete:
-            answer = partial(assemble_answer, b"".join(recorder.chunks), recorder.content_type)
+            answer = partial(assemble_answer, recorder.body, recorder.content_type)
         try:
             self.store.submit_turn(recorder.session_id, recorder.request, answer)
         except RuntimeError as exc:  # the store closed (the server is stopping): best effort
             _log.debug("session_turn_dropped", session=recorder.session_id, error=repr(exc))
 
 
-class _AnswerRecorder:
-    """Keeps a copy of the answer's bytes as they go out, up to `limit` bytes.
+class _AnswerRecorder(AnswerCopy):
+    """The answer's copy, and the turn it answers."""
 
-    Past the limit the copy is dropped at once (an upstream's endless answer
-    must not grow lynkr's memory); the client still gets every byte.
-    """
-
-    __slots__ = (
-        "chunks",
-        "complete",
-        "content_type",
-        "kept",
-        "limit",
-        "request",
-        "session_id",
-        "status",
-        "too_large",
-    )
+    __slots__ = ("request", "session_id")
 
     def __init__(self, session_id: str, request: RequestSnapshot, limit: int) -> None:
+        super().__init__(limit)
         self.session_id = session_id
         self.request = request
-        self.limit = limit
-        self.status = 0
-        self.content_type = ""
-        self.chunks: list[bytes] = []
-        self.kept = 0
-        self.complete = False
-        self.too_large = False
-
-    def wrap(self, send: Send) -> Send:
-        async def recording(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name.lower() == b"content-type":
-                        self.content_type = value.decode("latin-1")
-            elif message["type"] == "http.response.body" and self.status == 200:
-                self._keep(message.get("body", b""))
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                self.complete = True
-
-        return recording
-
-    def _keep(self, chunk: bytes) -> None:
-        if self.too_large:
-            return
-        self.kept += len(chunk)
-        if self.kept > self.limit:
-            self.too_large, self.chunks = True, []
-            return
-        self.chunks.append(chunk)
