@@ -14,7 +14,7 @@ import orjson
 
 from lynkr.asgi import Receive, Scope, Send, api_path, get_context, loopback_read, send_error
 from lynkr.errors import ClientError, NotFound, PermissionDenied
-from lynkr.memory.model import DEFAULT_WORKSPACE
+from lynkr.memory.model import DEFAULT_WORKSPACE, Hit, Memory
 from lynkr.memory.service import MemoryService
 from lynkr.memory.workspace import normalise_workspace
 
@@ -29,18 +29,18 @@ _DEFAULT_LIMIT = 20
 _MAX_LIMIT = 200
 
 
-def memory_payload(memory: object) -> dict[str, object]:
-    data = memory.as_dict()  # type: ignore[attr-defined]
+def memory_payload(memory: Memory) -> dict[str, object]:
+    data = memory.as_dict()
     return {key: data[key] for key in (
         "id", "content", "type", "workspace", "importance", "surprise", "created", "updated",
         "last_accessed", "access_count", "session_id", "superseded_by",
     )}  # fmt: skip
 
 
-def hit_payload(hit: object) -> dict[str, object]:
-    payload = memory_payload(hit.memory)  # type: ignore[attr-defined]
-    payload["score"] = round(hit.score, 4)  # type: ignore[attr-defined]
-    payload["relevance"] = round(hit.relevance, 4)  # type: ignore[attr-defined]
+def hit_payload(hit: Hit) -> dict[str, object]:
+    payload = memory_payload(hit.memory)
+    payload["score"] = round(hit.score, 4)
+    payload["relevance"] = round(hit.relevance, 4)
     return payload
 
 

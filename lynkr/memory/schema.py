@@ -4,7 +4,7 @@
 version kept in `PRAGMA user_version`; a file newer than this code is refused
 rather than guessed at. `scope_token` is the word that puts a memory's
 workspace into the full-text index (so a search reads only the postings of
-the scopes it may see); `digest` is what makes two memories the same.
+the scopes it may see).
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from __future__ import annotations
 import hashlib
 
 from lynkr.memory.model import Scope
-from lynkr.memory.text import normalized
 from lynkr.stores.sqlite import Connection
 
-__all__ = ["MIGRATIONS", "RETIRED", "digest", "migrate", "scope_token", "search_tokens"]
+__all__ = ["MIGRATIONS", "RETIRED", "migrate", "scope_token", "search_tokens"]
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: memories, their full-text index and its triggers, the vector space.
@@ -37,12 +36,10 @@ MIGRATIONS: tuple[str, ...] = (
         superseded_by INTEGER REFERENCES memories(id) ON DELETE SET NULL,
         successes INTEGER NOT NULL DEFAULT 0,
         failures INTEGER NOT NULL DEFAULT 0,
-        digest TEXT NOT NULL,
         scope_token TEXT NOT NULL,
         has_vector INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX memories_scope ON memories (workspace, owner, superseded_by, created);
-    CREATE INDEX memories_digest ON memories (digest);
     CREATE VIRTUAL TABLE memories_fts USING fts5(
         content, scope_token, content='memories', content_rowid='id',
         tokenize='porter unicode61'
@@ -79,12 +76,6 @@ def scope_token(workspace: str, owner: str | None = None) -> str:
 def search_tokens(scope: Scope) -> str:
     owners = (None,) if scope.owner is None else (None, scope.owner)
     return " OR ".join(scope_token(w, o) for w in scope.workspaces for o in owners)
-
-
-def digest(scope: Scope, content: str) -> str:
-    """What makes two memories the same: scope and normalised words."""
-    key = f"{scope.workspace}\0{scope.owner or ''}\0{normalized(content)}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def migrate(connection: Connection) -> int:

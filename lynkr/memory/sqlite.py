@@ -32,7 +32,7 @@ from lynkr.memory.queries import (
     owner_clause,
     vectors_of,
 )
-from lynkr.memory.schema import RETIRED, digest, migrate, scope_token
+from lynkr.memory.schema import RETIRED, migrate, scope_token
 from lynkr.memory.store import Candidates, NewMemory, StoreStats
 from lynkr.stores.sqlite import Connection, Database, connect, load_extension
 
@@ -115,8 +115,8 @@ class SQLiteMemoryStore:
         scope = memory.scope
         row = connection.execute(
             "INSERT INTO memories (content, type, workspace, owner, importance, surprise,"
-            " created, updated, session_id, turn, digest, scope_token)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " created, updated, session_id, turn, scope_token)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
             " RETURNING id",
             (
                 memory.content,
@@ -129,7 +129,6 @@ class SQLiteMemoryStore:
                 memory.now,
                 memory.session_id,
                 memory.turn,
-                digest(scope, memory.content),
                 scope_token(scope.workspace, scope.owner),
             ),
         ).fetchone()
@@ -326,14 +325,6 @@ class SQLiteMemoryStore:
 
     async def get(self, ids: Sequence[int]) -> dict[int, Memory]:
         return await self.db.run(get_memories, list(ids)) if ids else {}
-
-    async def find_digest(self, scope: Scope, content: str) -> Memory | None:
-        rows = await self.db.run(
-            fetch,
-            f"SELECT {COLUMNS} FROM memories WHERE digest = ? AND superseded_by IS NULL LIMIT 1",
-            (digest(scope, content),),
-        )
-        return memory_of(rows[0]) if rows else None
 
     async def recent(self, scope: Scope, limit: int) -> list[Memory]:
         owner, values = owner_clause(scope)
